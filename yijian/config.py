@@ -1,0 +1,86 @@
+"""The one configuration object of yijian.
+
+Every part (SDK, processors, sink, CLI, tests) reads its settings from :class:`Settings`. Values come,
+in order of precedence, from keyword arguments, ``YIJIAN_*`` environment variables, an optional env
+file (``YIJIAN_ENV_FILE``, default ``./yijian.env``), and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YIJIAN_",
+        env_file=os.environ.get("YIJIAN_ENV_FILE", "yijian.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default=Path("var"),
+        description="Folder for local state: Kafka data and jars, embedded ClickHouse data, key ring, outbox.",
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers (host:port,...).")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = Field(default=None, description="CA bundle to verify the brokers' TLS certificates.")
+    topic_prefix: str = Field(default="yijian.", description="Prefix of every topic name (e.g. yijian.raw.encounter).")
+    topic_partitions: int = Field(default=4, ge=1, description="Partitions of data topics the platform creates; >= processor replicas.")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor of topics the platform creates (3 in production).")
+
+    # --- ClickHouse --------------------------------------------------------------------------------
+    clickhouse_dsn: str | None = Field(
+        default=None,
+        description="clickhouse-connect DSN: chdb:///abs/path (embedded, default <home>/data/clickhouse) or https://user:pass@host:8443.",
+    )
+    clickhouse_database: str = Field(default="yijian", description="ClickHouse database of the platform.")
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> "Settings":
+        self.home = self.home.expanduser().resolve()
+        if self.clickhouse_dsn is None:
+            self.clickhouse_dsn = f"chdb://{self.home / 'data' / 'clickhouse'}"
+        return self
+
+    # --- derived -----------------------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical name such as ``raw.encounter``."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by every confluent-kafka client (connection and security only)."""
+        conf: dict[str, str] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        return conf
+
+    @property
+    def is_embedded_clickhouse(self) -> bool:
+        return str(self.clickhouse_dsn).startswith("chdb://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once). Tests build their own ``Settings(...)`` instead."""
+    return Settings()
