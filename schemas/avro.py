@@ -18,7 +18,9 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from yijian.schemas.models import RECORD_MODELS, SCHEMA_NAMESPACE
+from yijian.schemas.models import ENVELOPE_MODELS, RECORD_MODELS, SCHEMA_NAMESPACE
+
+ALL_MODELS = {**RECORD_MODELS, **ENVELOPE_MODELS}
 
 SCHEMA_DIR = Path(__file__).parent
 HISTORY_DIR = SCHEMA_DIR / "history"
@@ -53,6 +55,8 @@ def _avro_type(tp, info: FieldInfo | None, defined: set[str]):
         return "long"
     if tp is str:
         return "string"
+    if tp is bytes:
+        return "bytes"
     if tp is datetime:
         return {"type": "long", "logicalType": "timestamp-millis"}
     if tp is date:
@@ -90,7 +94,7 @@ def _record(model: type[BaseModel], defined: set[str]):
 
 
 def generate(record_type: str) -> dict:
-    return _record(RECORD_MODELS[record_type], set())
+    return _record(ALL_MODELS[record_type], set())
 
 
 def render(schema: dict) -> str:
@@ -103,7 +107,7 @@ def schema_path(record_type: str) -> Path:
 
 def write_all() -> list[Path]:
     paths = []
-    for record_type in RECORD_MODELS:
+    for record_type in ALL_MODELS:
         path = schema_path(record_type)
         path.write_text(render(generate(record_type)), encoding="utf-8")
         paths.append(path)

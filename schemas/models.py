@@ -250,6 +250,28 @@ class FeedbackHandling(Record):
     handled_time: Timestamp = F("处理时间", "Time handled")
 
 
+class EnvelopeHeader(Record):
+    """信封头 / Envelope header, in clear and bound to the ciphertext as GCM associated data."""
+
+    format_version: int = F("格式版本", "Envelope format version (1)", ge=1)
+    institution_code: str = F("定点医疗机构编码", "Sending institution; must own the key", pattern=INSTITUTION_PATTERN)
+    record_type: str = F("记录类型", "encounter / prescription / charge / heartbeat / manifest / feedback / feedback_handling")
+    key_id: str = F("密钥标识", "Key id <institution>.v<version> of the SM4 key used", min_length=1, max_length=40)
+    producer_id: str = F("上报程序标识", "Producer id (one per HIS installation)", min_length=1, max_length=64)
+    first_seq: int = F("起始序号", "Sequence number of the first record; records are numbered per producer and record type without gaps", ge=0)
+    record_count: int = F("记录数", "Records in the payload", ge=1)
+    sent_time: Timestamp = F("发送时间", "Time the envelope was sealed")
+    schema_fp: str = F("模式指纹", "CRC-64-AVRO fingerprint (16 hex) of the payload records' Avro schema", min_length=16, max_length=16)
+    nonce: bytes = F("随机数", "12-byte SM4-GCM nonce", min_length=12, max_length=12)
+
+
+class Envelope(Record):
+    """信封 / Envelope: the Kafka message value on the raw topics."""
+
+    header: EnvelopeHeader = F("信封头", "Header in clear")
+    payload: bytes = F("密文", "SM4-GCM ciphertext and 16-byte tag of record_count concatenated Avro records")
+
+
 # Record types carried in envelopes, by the name used in headers, topics and the sink.
 RECORD_MODELS: dict[str, type[Record]] = {
     "encounter": Encounter,
@@ -260,4 +282,5 @@ RECORD_MODELS: dict[str, type[Record]] = {
     "feedback": Feedback,
     "feedback_handling": FeedbackHandling,
 }
+ENVELOPE_MODELS: dict[str, type[Record]] = {"envelope": Envelope}
 BUSINESS_TYPES = ("encounter", "prescription", "charge")

@@ -47,9 +47,22 @@ class Settings(BaseSettings):
     )
     clickhouse_database: str = Field(default="yijian", description="ClickHouse database of the platform.")
 
+    # --- keys and pseudonyms (secrets: never printed; in production from a KMS or a mounted secret) --
+    keyring_path: Path | None = Field(default=None, description="Key ring file (per-institution SM4 keys, wrapped). Default <home>/keys/keyring.json.")
+    keyring_master_key: SecretStr | None = Field(
+        default=None,
+        description="32 hex digits: SM4 key that wraps the key ring at rest (KMS stand-in). Unset locally: generated once into <home>/keys/master.key.",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for keyed SM3 patient pseudonyms (HMAC-SM3). Unset locally: generated once into <home>/keys/pseudonym.key.",
+    )
+
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
+        if self.keyring_path is None:
+            self.keyring_path = self.home / "keys" / "keyring.json"
         if self.clickhouse_dsn is None:
             self.clickhouse_dsn = f"chdb://{self.home / 'data' / 'clickhouse'}"
         return self
@@ -74,6 +87,20 @@ class Settings(BaseSettings):
         if self.kafka_ssl_ca_location:
             conf["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
         return conf
+
+    def secret_bytes(self, name: str) -> bytes:
+        """A secret setting as bytes; locally generated once into <home>/keys/<name>.key when unset."""
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return bytes.fromhex(value.get_secret_value())
+        path = self.home / "keys" / f"{name.removesuffix('_key').replace('keyring_', '')}.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(16))
+        return bytes.fromhex(path.read_text().strip())
 
     @property
     def is_embedded_clickhouse(self) -> bool:
