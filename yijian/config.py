@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="Secret for keyed SM3 patient pseudonyms (HMAC-SM3). Unset locally: generated once into <home>/keys/pseudonym.key.",
     )
 
+    # --- processors -------------------------------------------------------------------------------
+    sla_hours_encounter: float = Field(default=24, gt=0, description="Timeliness SLA: encounter received within N hours of its event time.")
+    sla_hours_prescription: float = Field(default=24, gt=0, description="Timeliness SLA for prescriptions (hours).")
+    sla_hours_charge: float = Field(default=24, gt=0, description="Timeliness SLA for charge lines (hours).")
+    worker_web_port: int = Field(default=6066, description="Port of the processors' health and Prometheus metrics endpoint.")
+    worker_web_host: str = Field(default="127.0.0.1", description="Address the processors' web endpoint binds to (0.0.0.0 in a pod).")
+
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()

@@ -97,6 +97,8 @@ def producer(settings: Settings, **overrides: object) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # same partition for a key as Java and aiokafka (Faust) clients: co-partitioned topics
+        "partitioner": "murmur2_random",
     }
     conf.update(overrides)
     return Producer(conf)
