@@ -2,32 +2,39 @@
 
 Agents
 - ``ingest`` on raw.encounter / raw.prescription / raw.charge / raw.control: one Kafka message = one
-  envelope = a batch of records, processed together by :class:`Pipeline`; outputs go to
-  std.records, quality.issues, rejected, findings and (encrypted to the hospital) feedback.
-- ``keys`` on the compacted keys topic: revocations take effect in every replica at once.
+  envelope = a batch of records, processed together by :class:`Pipeline` (Faust's per-message cost is
+  paid once per batch); outputs go to std.records, quality.issues, rejected, findings, and — encrypted
+  to the hospital's own key — feedback.
+- ``key_events`` on the compacted keys topic: revocations take effect in every replica at once.
+- a timer evaluates connection status and pending cross-record checks.
 
-Scaling: run more workers with the same app id; partitions of the raw topics ≥ replicas. Delivery
-is at-least-once; every output carries a deterministic id so the sink's ReplacingMergeTree and
-insert tokens make re-processing invisible. Agent concurrency stays 1 (faust #606).
+Scaling: run more workers with the same app id; partitions of the raw topics ≥ replicas. Delivery is
+at-least-once; every output carries a deterministic id, so the sink's ReplacingMergeTree and insert
+tokens make re-processing invisible. Agent concurrency stays 1 (faust-streaming #606).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yijian.config import get_settings
 from yijian.keyring import load_keyring
+from yijian.processors import control, metrics
 from yijian.processors.contracts import Lineage, encode_batch
-from yijian.processors.pipeline import Pipeline
+from yijian.processors.feedback import from_finding, from_issue, seal_feedback
+from yijian.processors.pipeline import Outputs, Pipeline
 
 log = logging.getLogger("yijian.processors")
 settings = get_settings()
 
 app = faust.App(
-    "yijian-processors",
+    settings.processor_app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
     topic_partitions=settings.topic_partitions,
@@ -35,7 +42,6 @@ app = faust.App(
     web_port=settings.worker_web_port,
     web_host=settings.worker_web_host,
     web_bind=settings.worker_web_host,
-    web_in_thread=False,
     broker_commit_every=1000,
     broker_session_timeout=10,
     broker_heartbeat_interval=1,
@@ -44,21 +50,75 @@ app = faust.App(
     producer_acks=-1,
     key_serializer="raw",
     value_serializer="raw",
-    table_cleanup_interval=60,
+    web_tables_enabled=False,  # /table would serve table contents (patient-related state)
 )
-app.conf.web_tables_enabled = False  # /table would serve table contents
 
 raw_topics = app.topic(*(settings.topic(f"raw.{t}") for t in ("encounter", "prescription", "charge", "control")), value_type=bytes, key_type=bytes)
 std_topic = app.topic(settings.topic("std.records"), value_type=bytes, key_type=bytes)
 quality_topic = app.topic(settings.topic("quality.issues"), value_type=bytes, key_type=bytes)
 rejected_topic = app.topic(settings.topic("rejected"), value_type=bytes, key_type=bytes)
 findings_topic = app.topic(settings.topic("findings"), value_type=bytes, key_type=bytes)
+feedback_topic = app.topic(settings.topic("feedback"), value_type=bytes, key_type=bytes)
 keys_topic = app.topic(settings.topic("keys"), value_type=bytes, key_type=bytes)
 
-# stream (institution|producer|type) -> next expected sequence number; changelog-backed
-seq_table = app.Table("seq_state", default=None, key_type=str, value_type=int, partitions=settings.topic_partitions)
+# stream (institution|producer|type) → next expected sequence number
+seq_table = app.Table("seq_state", default=None, key_type=str, value_type=int)  # json changelog, string keys
+# institution-scoped state: connection, received counts per business day, encounter ids, orphans
+inst_table = app.Table("inst_state", default=None, key_type=str)
 
 pipeline = Pipeline(settings, load_keyring(settings))
+
+
+async def emit(out: Outputs) -> None:
+    key = (out.institution_code or "").encode()
+    if out.rejected:
+        for r in out.rejected:
+            metrics.REJECTED.labels(r.reason).inc()
+        await rejected_topic.send(key=key, value=encode_batch("rejected", out.rejected))
+    if out.std:
+        metrics.RECORDS_OUT.labels("std").inc(len(out.std))
+        await std_topic.send(key=key, value=encode_batch("std", out.std))
+    if out.quality:
+        for q in out.quality:
+            metrics.QUALITY.labels(q.dimension, q.code).inc()
+        await quality_topic.send(key=key, value=encode_batch("quality", out.quality))
+    if out.findings:
+        for f in out.findings:
+            metrics.FINDINGS.labels(f.severity).inc()
+        await findings_topic.send(key=key, value=encode_batch("finding", out.findings))
+    by_inst: dict[str, list] = {}
+    for q in out.quality:
+        if q.institution_code:
+            by_inst.setdefault(q.institution_code, []).append(from_issue(q))
+    for f in out.findings:
+        by_inst.setdefault(f.institution_code, []).append(from_finding(f))
+    for inst, items in by_inst.items():
+        envelope = seal_feedback(pipeline.keyring, inst, items)
+        if envelope is not None:
+            await feedback_topic.send(key=inst.encode(), value=envelope)
+
+
+def institution_checks(out: Outputs, now: datetime) -> None:
+    """Connection, key usage, manifest and cross-record state for one processed envelope."""
+    if out.control is not None:
+        h = out.control["header"]
+        inst = h["institution_code"]
+        out.quality.extend(control.observe_traffic(inst_table, inst, h["producer_id"], h["sent_time"], now, pipeline.known_producers(inst)))
+        for rec in out.control["records"]:
+            if h["record_type"] == "heartbeat":
+                control.observe_heartbeat(inst_table, inst, rec)
+            elif h["record_type"] == "manifest":
+                out.quality.extend(control.reconcile_manifest(inst_table, rec, now))
+        return
+    if not out.std:
+        return
+    meta0 = out.std[0]["meta"]
+    inst = out.institution_code
+    out.quality.extend(control.observe_traffic(inst_table, inst, meta0["producer_id"], meta0["received_time"], now, pipeline.known_producers(inst)))
+    for rec in out.std:
+        if not rec["meta"].get("duplicate"):
+            control.count_received(inst_table, inst, out.record_type, rec["meta"]["event_time"], control.record_amount(out.record_type, rec))
+        control.observe_reference(inst_table, inst, out.record_type, rec, now)
 
 
 @app.agent(raw_topics)
@@ -67,33 +127,64 @@ async def ingest(stream):
         msg = event.message
         lineage = Lineage(topic=msg.topic, partition=msg.partition, offset=msg.offset)
         received = datetime.fromtimestamp(msg.timestamp, tz=timezone.utc) if msg.timestamp else datetime.now(timezone.utc)
+        metrics.ENVELOPES.labels(msg.topic).inc()
+        t0 = time.perf_counter()
         try:
             out = pipeline.process(event.value, lineage, received, seq_table)
-        except Exception:  # never crash on input; keep the message for inspection
+            institution_checks(out, datetime.now(timezone.utc))
+        except Exception:  # never crash on input: count it, log it, keep going (the offset stays in Kafka)
+            metrics.ERRORS.inc()
             log.exception("unexpected error on %s:%s:%s", msg.topic, msg.partition, msg.offset)
             continue
-        key = (out.institution_code or "").encode()
-        if out.rejected:
-            await rejected_topic.send(key=key, value=encode_batch("rejected", out.rejected))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
         if out.std:
-            await std_topic.send(key=key, value=encode_batch("std", out.std))
-        if out.quality:
-            await quality_topic.send(key=key, value=encode_batch("quality", out.quality))
-        if out.findings:
-            await findings_topic.send(key=key, value=encode_batch("finding", out.findings))
+            metrics.RECORDS_IN.labels(out.record_type).inc(len(out.std))
+            done = time.time()
+            for rec in out.std:
+                metrics.LATENCY.labels(out.record_type).observe(max(0.0, done - rec["meta"]["event_time"].timestamp()))
+        await emit(out)
 
 
 @app.agent(keys_topic)
 async def key_events(stream):
-    """Key status events: reload the key ring file and apply revocations immediately."""
-    import json
-
+    """Key status events: reload the key ring file and apply revocations at once."""
     async for value in stream:
         try:
             ev = json.loads(value)
-            fresh = load_keyring(settings)
-            pipeline.keyring.merge(fresh)
+            pipeline.keyring.merge(load_keyring(settings))
             if ev.get("status") == "revoked":
-                pipeline.keyring.apply_status(ev["key_id"], "revoked", datetime.fromisoformat(ev["revoked_at"]) if ev.get("revoked_at") else None)
+                revoked_at = datetime.fromisoformat(ev["revoked_at"]) if ev.get("revoked_at") else None
+                pipeline.keyring.apply_status(ev["key_id"], "revoked", revoked_at)
+                log.warning("key %s revoked: envelopes under it are refused from now on", ev["key_id"])
         except Exception:
-            log.exception("bad key event")
+            log.exception("unreadable key event")
+
+
+@app.timer(interval=settings.control_interval_s)
+async def periodic_checks():
+    now = datetime.now(timezone.utc)
+    known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn")}
+    institutions = sorted(known | set(pipeline.registered_institutions()))
+    conn = control.connection_issues(inst_table, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
+    metrics.INSTITUTIONS_SILENT.set(sum(1 for q in conn if q.code == "silent"))
+    orphans = control.orphan_issues(inst_table, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days))
+    issues = conn + orphans
+    if issues:
+        await emit(Outputs(quality=issues))
+
+
+@app.page("/metrics")
+async def metrics_page(web, request):
+    return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+@app.page("/health")
+async def health_page(web, request):
+    assigned = app.consumer.assignment() if app.consumer else set()
+    return web.json({
+        "status": "ok",
+        "partitions_assigned": len(assigned),
+        "keys": len(pipeline.keyring.entries()),
+        "refdata_version": getattr(pipeline.refdata, "version", ""),
+        "rules_version": getattr(pipeline.rule_engine, "version", ""),
+    })

@@ -67,6 +67,23 @@ class Pipeline:
             "charge": timedelta(hours=settings.sla_hours_charge),
         }
 
+    # --- reference data views used by the institution checks ---------------------------------------
+    def known_producers(self, institution_code: str) -> set[str] | None:
+        """Registered producer ids of an institution; None when the registry does not list them."""
+        getter = getattr(self.refdata, "producers", None)
+        return getter(institution_code) if getter else None
+
+    def registered_institutions(self) -> list[str]:
+        getter = getattr(self.refdata, "institution_codes", None)
+        return list(getter()) if getter else []
+
+    def regions(self) -> dict[str, tuple[str, str]]:
+        out = {}
+        for code in self.registered_institutions():
+            inst = self.refdata.institution(code)
+            out[code] = (inst.county_code, inst.city_code)
+        return out
+
     # --- rejection ---------------------------------------------------------------------------------
     def _reject(self, exc: EnvelopeRejected, lineage: Lineage, size: int, now: datetime) -> Rejected:
         h = exc.header
@@ -132,9 +149,11 @@ class Pipeline:
             "processed_time": now,
             "refdata_version": getattr(self.refdata, "version", ""),
         }
+        duplicates = 0
         if seq_state is not None:
             key = sequence.stream_key(h["institution_code"], h["producer_id"], opened.record_type)
             verdict = sequence.observe(seq_state, key, h["first_seq"], h["record_count"])
+            duplicates = verdict.duplicate_count
             if verdict.gap:
                 lo, hi = verdict.gap
                 meta = {**base_meta, "event_time": received_time, "lineage": lineage}
@@ -150,6 +169,8 @@ class Pipeline:
             out.quality.append(make_issue(meta, {"record_id": "", "version": 0}, "validity", "unknown_institution", "institution_code", h["institution_code"], now))
         for index, rec in enumerate(opened.records):
             self._standardize(opened.record_type, rec, index, h, base_meta, lineage, now, out)
+            if index < duplicates:
+                out.std[-1]["meta"]["duplicate"] = True  # re-delivered: output again (idempotent), count once
         if self.rule_engine is not None and out.std:
             for std in out.std:
                 out.findings.extend(self.rule_engine.evaluate(std))

@@ -89,7 +89,11 @@ def test_worker_standardizes_checks_quality_and_rejects_bad_envelopes(settings, 
     p.produce(settings.topic("raw.charge"), key=INST, value=b"\x00\x01garbage")
     assert p.flush(30) == 0
 
-    got = collect(settings, ["std.records", "quality.issues", "rejected"], lambda g: len(g["std.records"]) >= 5 and len(g["rejected"]) >= 3)
+    def complete(g):
+        codes = {q["code"] for q in g["quality.issues"]}
+        return len(g["std.records"]) >= 5 and len(g["rejected"]) >= 3 and {"seq_gap", "late", "invalid_id_number"} <= codes
+
+    got = collect(settings, ["std.records", "quality.issues", "rejected"], complete)
     std = got["std.records"]
     assert sorted(r["record_id"] for r in std) == ["C1", "C5", "E1", "E2", "RX1"]
     for r in std:  # no names or ID numbers after the decrypt stage

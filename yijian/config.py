@@ -59,15 +59,26 @@ class Settings(BaseSettings):
     )
 
     # --- processors -------------------------------------------------------------------------------
+    processor_app_id: str | None = Field(
+        default=None,
+        description="Faust app id = consumer group and prefix of its changelog topics. Default <topic_prefix>processors. "
+        "Changing it starts a new group that re-reads the raw topics from the beginning.",
+    )
     sla_hours_encounter: float = Field(default=24, gt=0, description="Timeliness SLA: encounter received within N hours of its event time.")
     sla_hours_prescription: float = Field(default=24, gt=0, description="Timeliness SLA for prescriptions (hours).")
     sla_hours_charge: float = Field(default=24, gt=0, description="Timeliness SLA for charge lines (hours).")
+    silent_after_minutes: float = Field(default=10, gt=0, description="An institution with no heartbeat and no traffic for this long is 'silent'.")
+    orphan_grace_minutes: float = Field(default=60, gt=0, description="A charge or prescription whose encounter has not arrived after this long is a consistency issue.")
+    encounter_retention_days: float = Field(default=7, gt=0, description="How long processors remember encounter ids for the cross-record check.")
+    control_interval_s: float = Field(default=10, gt=0, description="How often processors evaluate connection status and pending cross-record checks.")
     worker_web_port: int = Field(default=6066, description="Port of the processors' health and Prometheus metrics endpoint.")
     worker_web_host: str = Field(default="127.0.0.1", description="Address the processors' web endpoint binds to (0.0.0.0 in a pod).")
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
+        if self.processor_app_id is None:
+            self.processor_app_id = f"{self.topic_prefix}processors"
         if self.keyring_path is None:
             self.keyring_path = self.home / "keys" / "keyring.json"
         if self.clickhouse_dsn is None:
