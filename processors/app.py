@@ -60,6 +60,7 @@ rejected_topic = app.topic(settings.topic("rejected"), value_type=bytes, key_typ
 findings_topic = app.topic(settings.topic("findings"), value_type=bytes, key_type=bytes)
 feedback_topic = app.topic(settings.topic("feedback"), value_type=bytes, key_type=bytes)
 keys_topic = app.topic(settings.topic("keys"), value_type=bytes, key_type=bytes)
+ticks_topic = app.topic(settings.topic("control.ticks"), value_type=bytes, key_type=bytes)
 
 # stream (institution|producer|type) → next expected sequence number
 seq_table = app.Table("seq_state", default=None, key_type=str, value_type=int)  # json changelog, string keys
@@ -160,17 +161,50 @@ async def key_events(stream):
             log.exception("unreadable key event")
 
 
+def partition_of(institution_code: str) -> int:
+    """The raw-topic partition of an institution (Kafka's murmur2 partitioner on the key)."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(institution_code.encode()) & 0x7FFFFFFF) % settings.topic_partitions
+
+
 @app.timer(interval=settings.control_interval_s)
-async def periodic_checks():
-    now = datetime.now(timezone.utc)
-    known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn")}
-    institutions = sorted(known | set(pipeline.registered_institutions()))
-    conn = control.connection_issues(inst_table, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
-    metrics.INSTITUTIONS_SILENT.set(sum(1 for q in conn if q.code == "silent"))
-    orphans = control.orphan_issues(inst_table, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days))
-    issues = conn + orphans
-    if issues:
-        await emit(Outputs(quality=issues))
+async def clock():
+    """Faust tables can only change inside stream iteration: tick every raw partition this worker owns;
+    the ``periodic_checks`` agent does the work in that partition's context."""
+    try:
+        raw = settings.topic("raw.encounter")
+        mine = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == raw)
+        for partition in mine:
+            await ticks_topic.send(key=b"tick", value=datetime.now(timezone.utc).isoformat().encode(), partition=partition)
+    except Exception:
+        log.exception("clock tick failed")
+
+
+@app.agent(ticks_topic)
+async def periodic_checks(stream):
+    """Connection status and pending cross-record checks for the institutions of the ticked partition."""
+    async for event in stream.events():
+        try:
+            now = datetime.now(timezone.utc)
+            if now - datetime.fromisoformat(event.value.decode()) > timedelta(seconds=5 * settings.control_interval_s):
+                continue  # stale tick (e.g. after downtime); a fresh one follows
+            p = event.message.partition
+
+            def owns(inst: str) -> bool:
+                return partition_of(inst) == p
+
+            known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn")}
+            institutions = sorted(i for i in known | set(pipeline.registered_institutions()) if owns(i))
+            conn = control.connection_issues(inst_table, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
+            orphans = control.orphan_issues(
+                inst_table, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days), owns
+            )
+            if conn or orphans:
+                await emit(Outputs(quality=conn + orphans))
+        except Exception:
+            metrics.ERRORS.inc()
+            log.exception("periodic checks failed")
 
 
 @app.page("/metrics")

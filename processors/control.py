@@ -100,12 +100,14 @@ def connection_status(entry: dict | None, now: datetime, silent_after: timedelta
 
 
 def connection_issues(state, institutions: list[str], now: datetime, silent_after: timedelta, regions: dict[str, tuple[str, str]] | None = None) -> list[QualityIssue]:
-    """An issue per institution that is silent or never connected (one id per institution and hour)."""
+    """An issue per institution that is silent or never connected; reported once per status and hour."""
     out = []
     for inst in institutions:
         status, last = connection_status(state.get(f"{inst}|conn"), now, silent_after)
-        if status == "connected":
+        mark = f"{status}@{now:%Y%m%d%H}"
+        if status == "connected" or state.get(f"{inst}|conn_reported") == mark:
             continue
+        state[f"{inst}|conn_reported"] = mark
         if status == "silent":
             minutes = int((now - last).total_seconds() // 60)
             msg = f"机构已{minutes}分钟无心跳和数据 / silent for {minutes} min (last seen {last:%Y-%m-%d %H:%M} UTC)"
@@ -156,11 +158,16 @@ def observe_reference(state, inst: str, record_type: str, rec: dict, now: dateti
             state[f"{inst}|orphan|{record_type}|{rec['record_id']}"] = {"mdtrt_id": rec["mdtrt_id"], "since": now.isoformat()}
 
 
-def orphan_issues(state, now: datetime, grace: timedelta, retention: timedelta) -> list[QualityIssue]:
-    """Prescriptions/charges whose encounter did not arrive within the grace period; drops old state."""
+def orphan_issues(state, now: datetime, grace: timedelta, retention: timedelta, owns=lambda inst: True) -> list[QualityIssue]:
+    """Prescriptions/charges whose encounter did not arrive within the grace period; drops old state.
+
+    ``owns(institution)`` limits the scan to the institutions of one partition.
+    """
     out, drop = [], []
     for key, value in list(state.items()):
         parts = key.split("|")
+        if len(parts) < 3 or not owns(parts[0]):
+            continue
         if parts[1] == "orphan":
             inst, record_type, record_id = parts[0], parts[2], parts[3]
             if state.get(f"{inst}|enc|{value['mdtrt_id']}") is not None:

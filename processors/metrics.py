@@ -22,4 +22,3 @@ LATENCY = Histogram(
 )
 BATCH_SECONDS = Histogram("yijian_batch_processing_seconds", "Pipeline time per envelope", buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=REGISTRY)
 LAG = Gauge("yijian_consumer_lag", "End offset minus committed offset per raw partition", ["topic", "partition"], registry=REGISTRY)
-INSTITUTIONS_SILENT = Gauge("yijian_institutions_silent", "Institutions without heartbeat or traffic beyond the silence threshold", registry=REGISTRY)

@@ -2,56 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tests.factories import INST, charge, encounter, patient, prescription
 from yijian.keyring import KeyRing, save_keyring
-from yijian.kafka import consumer, producer
-from yijian.processors.contracts import decode_batch
+from tests.workers import Worker, collect
+from yijian.kafka import producer
 from yijian.producers.envelope import seal
-
-
-def _env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YIJIAN_")}
-    env.update(
-        YIJIAN_HOME=str(settings.home),
-        YIJIAN_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        YIJIAN_TOPIC_PREFIX=settings.topic_prefix,
-        YIJIAN_TOPIC_PARTITIONS=str(settings.topic_partitions),
-        YIJIAN_WORKER_WEB_PORT=str(_free_port()),
-    )
-    return env
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def collect(settings, topics: list[str], until, timeout: float = 90) -> dict[str, list[dict]]:
-    c = consumer(settings, group_id=f"collect-{time.time_ns()}")
-    c.subscribe([settings.topic(t) for t in topics])
-    got: dict[str, list[dict]] = {t: [] for t in topics}
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not until(got):
-            for msg in c.consume(100, timeout=0.5):
-                if msg.error():
-                    continue
-                name = msg.topic()[len(settings.topic_prefix):]
-                got[name].extend(decode_batch(msg.value())[1])
-    finally:
-        c.close()
-    return got
 
 
 @pytest.fixture
@@ -59,15 +18,9 @@ def worker(settings):
     ring = KeyRing()
     ring.new(INST)
     save_keyring(settings, ring)
-    log = open(settings.home / "worker.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "yijian.cli", "worker", "-l", "warn"], env=_env(settings), stdout=log, stderr=subprocess.STDOUT, cwd=settings.home)
+    w = Worker(settings)
     yield ring
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    w.stop()
 
 
 def test_worker_standardizes_checks_quality_and_rejects_bad_envelopes(settings, worker):

@@ -46,6 +46,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("std.by_patient", "Standardized records repartitioned by patient pseudonym for stateful rules."),
     TopicSpec("quality.issues", "Per-record and per-institution quality issues."),
     TopicSpec("findings", "Rule findings (before encryption for the hospital)."),
+    TopicSpec("control.ticks", "Internal clock of the processors: one tick per raw partition drives periodic per-institution checks."),
     TopicSpec("selfcheck", "Round-trip probe written and read back by `yijian stack check`.", partitions=1),
 )
 

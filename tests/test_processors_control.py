@@ -1,0 +1,105 @@
+"""Per-institution checks and feedback, on the real broker with a real worker."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from tests.factories import INST, charge, encounter, prescription
+from tests.workers import Worker, collect
+from yijian.kafka import producer
+from yijian.keyring import KeyRing, save_keyring
+from yijian.producers.envelope import open_envelope, seal
+from yijian.schemas.models import DailyManifest, Feedback, Heartbeat, ManifestEntry
+
+FAST = dict(YIJIAN_CONTROL_INTERVAL_S="1", YIJIAN_SILENT_AFTER_MINUTES="0.05", YIJIAN_ORPHAN_GRACE_MINUTES="0.05")
+
+
+def test_feedback_heartbeat_manifest_orphans_and_connection(settings):
+    ring = KeyRing()
+    key = ring.new(INST)
+    save_keyring(settings, ring)
+    worker = Worker(settings, **FAST)
+    try:
+        p = producer(settings)
+        now = datetime.now(timezone.utc)
+        hb = Heartbeat(institution_code=INST, producer_id="his-1", sent_time=now, outbox_depth=0, last_seq={"encounter": 2}, sdk_version="0.1.0")
+        p.produce(settings.topic("raw.control"), key=INST, value=seal("heartbeat", [hb], key, "his-1", 1))
+        e1, e2 = encounter(1), encounter(2)
+        p.produce(settings.topic("raw.encounter"), key=INST, value=seal("encounter", [e1, e2], key, "his-1", 1))
+        # a prescription for an encounter that never arrives (E77)
+        p.produce(settings.topic("raw.prescription"), key=INST, value=seal("prescription", [prescription(77)], key, "his-1", 1))
+        assert p.flush(30) == 0
+        # manifest declares 3 encounters for today but only 2 were sent
+        day = e1.begntime.astimezone(timezone(timedelta(hours=8))).date()
+        total = e1.medfee_sumamt + e2.medfee_sumamt
+        manifest = DailyManifest(
+            institution_code=INST, producer_id="his-1", business_date=day, sent_time=now,
+            entries=[ManifestEntry(record_type="encounter", record_count=3, amount_sum=total + Decimal("9"), first_seq=1, last_seq=3)],
+        )
+        collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= 3)
+        p.produce(settings.topic("raw.control"), key=INST, value=seal("manifest", [manifest], key, "his-1", 2))
+        assert p.flush(30) == 0
+
+        def done(g):
+            codes = {q["code"] for q in g["quality.issues"]}
+            return {"manifest_mismatch", "encounter_missing", "silent"} <= codes
+
+        got = collect(settings, ["quality.issues"], done, timeout=60)
+        by_code = {q["code"]: q for q in got["quality.issues"]}
+        m = by_code["manifest_mismatch"]
+        assert m["details"]["declared_count"] == 3 and m["details"]["received_count"] == 2
+        assert m["details"]["received_amount"] == str(total)
+        assert by_code["encounter_missing"]["record_id"] == "RX77"
+        assert by_code["silent"]["dimension"] == "connection"
+
+        # feedback: encrypted with the institution's key, readable by it, not by another key
+        fb = collect(settings, ["feedback"], lambda g: len(g["feedback"]) >= 2, raw=True)["feedback"]
+        items = []
+        for value in fb:
+            opened = open_envelope(value, ring)
+            assert opened.header["institution_code"] == INST and opened.record_type == "feedback"
+            items += [Feedback.model_validate(r) for r in opened.records]
+        assert {"manifest_mismatch", "encounter_missing", "unmapped_code"} <= {i.code for i in items}
+        other = KeyRing()
+        other.new(INST)
+        try:
+            open_envelope(fb[0], other)
+            raise AssertionError("another key ring opened the feedback")
+        except Exception as exc:
+            assert getattr(exc, "reason", "") in ("unknown_key", "bad_tag")
+
+        status, body = worker.get("/metrics")
+        text = body.decode()
+        assert status == 200 and "yijian_records_in_total" in text and 'record_type="encounter"' in text
+        status, body = worker.get("/health")
+        assert json.loads(body)["status"] == "ok"
+    finally:
+        worker.stop()
+
+
+def test_revocation_on_keys_topic_takes_effect_without_restart(settings):
+    ring = KeyRing()
+    key = ring.new(INST)
+    save_keyring(settings, ring)
+    worker = Worker(settings)
+    try:
+        p = producer(settings)
+        p.produce(settings.topic("raw.charge"), key=INST, value=seal("charge", [charge(1)], key, "his-1", 1))
+        assert p.flush(30) == 0
+        collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= 1)
+        revoked = ring.revoke(key.key_id)
+        save_keyring(settings, ring)
+        p.produce(settings.topic("keys"), key=key.key_id, value=json.dumps({"key_id": key.key_id, "status": "revoked", "revoked_at": revoked.revoked_at.isoformat()}).encode())
+        assert p.flush(30) == 0
+        import time
+
+        time.sleep(3)  # the keys agent applies the event; ordering across topics is not guaranteed
+        p.produce(settings.topic("raw.charge"), key=INST, value=seal("charge", [charge(2)], key, "his-1", 2))
+        assert p.flush(30) == 0
+        got = collect(settings, ["rejected", "std.records"], lambda g: len(g["rejected"]) >= 1)
+        assert [r["reason"] for r in got["rejected"]] == ["revoked_key"]
+        assert [r["record_id"] for r in got["std.records"]] == ["C1"]
+    finally:
+        worker.stop()
