@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from yijian.deploy.cli import app as stack_app
+from yijian.rules.cli import app as rules_app
 
 app = typer.Typer(
     name="yijian",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold keys or patient data
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()
