@@ -10,6 +10,7 @@ import typer
 
 from yijian.deploy.cli import app as stack_app
 from yijian.processors.cli import worker as worker_command
+from yijian.rules.cli import app as rules_app
 
 app = typer.Typer(
     name="yijian",
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.command(name="worker")(worker_command)
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()

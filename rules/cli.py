@@ -1,0 +1,166 @@
+"""`yijian rules ...`: lint, test, explain and list the rule knowledge base (规则知识库)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="Rule knowledge base (监管规则知识库): check, test, explain and list rule packs.\n\n"
+    "Rules are data in rules/packs/*.yaml; logic templates are Python (rules/templates/). "
+    "See rules/README.md for how to add a rule or a template.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+PacksOpt = typer.Option(None, "--packs", help="Folder of rule packs (default: the packs shipped in yijian.rules).")
+
+
+def _folder(packs: Path | None) -> Path:
+    from yijian.rules.model import PACKS_DIR
+
+    return packs or PACKS_DIR
+
+
+def _engine(folder: Path):
+    from yijian.rules.engine import RuleEngine
+    from yijian.rules.model import load_fixture, load_packs
+
+    ctx, bases = load_fixture(folder if (folder / "_context.yaml").exists() else _folder(None))
+    return RuleEngine(load_packs(folder), ctx), bases
+
+
+@app.command()
+def lint(packs: Path | None = PacksOpt) -> None:
+    """Check every pack: YAML and schema, duplicate rule ids, unknown templates, bad params (national
+    code formats: 医保西药 X-codes, 中成药 Z-codes, 饮片 T-codes, service items 00…, consumables C…,
+    ICD-10, ICD-9-CM-3), unsafe expressions, and that every rule has must-fire and must-pass cases.
+    Exit code 1 if anything is wrong."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from yijian.rules.lint import lint_folder
+
+    problems = lint_folder(_folder(packs))
+    console = Console()
+    if not problems:
+        console.print("[green]规则包检查通过 / all packs are valid[/green]")
+        return
+    table = Table("pack", "rule", "problem", title=f"{len(problems)} 个问题 / problems")
+    for p in problems:
+        table.add_row(Path(p.source).name, p.rule, p.message)
+    console.print(table)
+    raise typer.Exit(1)
+
+
+@app.command()
+def test(packs: Path | None = PacksOpt, rule: list[str] = typer.Option(None, "--rule", "-r", help="Only these rule ids."),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every case, not only failures.")) -> None:
+    """Run every rule's test cases through the engine (must-fire and must-not-fire records built from
+    the base records in _context.yaml). Prints a table; exit code 1 if any case fails."""
+    from collections import defaultdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from yijian.rules.cases import run_all
+
+    engine, bases = _engine(_folder(packs))
+    results = run_all(engine, bases, set(rule) if rule else None)
+    console = Console()
+    per_rule = defaultdict(list)
+    for r in results:
+        per_rule[r.rule_id].append(r)
+    table = Table("rule", "ver", "pack", "fire", "pass", "result", title="规则用例 / rule test cases")
+    for rid, rs in per_rule.items():
+        ok = all(r.ok for r in rs)
+        fire = sum(1 for r in rs if r.expect == "fire")
+        if verbose or not ok:
+            table.add_row(rid, str(rs[0].rule_version), rs[0].pack, str(fire), str(len(rs) - fire),
+                          "[green]ok[/green]" if ok else "[red]FAIL[/red]: " + "; ".join(
+                              f"{r.expect}#{r.index} {r.detail}" for r in rs if not r.ok))
+    failed = [r for r in results if not r.ok]
+    if verbose or failed:
+        console.print(table)
+    console.print(f"{len(per_rule)} rules, {len(results)} cases, "
+                  + (f"[red]{len(failed)} failed[/red]" if failed else "[green]all passed[/green]"))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(rule_id: str = typer.Argument(..., help="Rule id, e.g. NH-A01."),
+            record: Path = typer.Argument(..., help="A standardized record as JSON (processors/contracts.py shape)."),
+            history: Path | None = typer.Option(None, "--history", help="JSON list of earlier standardized records of the same patient."),
+            packs: Path | None = PacksOpt) -> None:
+    """Evaluate ONE rule on ONE standardized record and show each condition it checked (✓/✗) and
+    the finding it would produce."""
+    from rich.console import Console
+
+    from yijian.rules.engine import RuleError
+    from yijian.rules.history import PatientHistory
+
+    engine, _ = _engine(_folder(packs))
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    hist = None
+    if history is not None:
+        hist = PatientHistory(max_days=max(engine.history_days, 30))
+        for r in json.loads(history.read_text(encoding="utf-8")):
+            hist.observe(r)
+    console = Console()
+    try:
+        out = engine.explain(rule_id, rec, hist)
+    except RuleError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    cr = engine.rules[rule_id]
+    console.print(f"[bold]{rule_id}[/bold] v{cr.rule.version} {cr.rule.name}  (template {cr.rule.template}, pack {cr.pack.id}@{cr.pack.version})")
+    for cond, ok in out["steps"]:
+        console.print(f"  {'[green]✓[/green]' if ok else '[red]✗[/red]'} {cond}", markup=True, highlight=False)
+    f = out["finding"]
+    if f is None:
+        console.print("结果 / result: 未触发 / not fired")
+    else:
+        console.print(f"结果 / result: [bold red]触发 / fired[/bold red] {f.severity} {f.result_type} 金额 {f.vola_amt}")
+        console.print(f"  {f.message}")
+        console.print(f"  依据 / basis: {f.basis}")
+
+
+@app.command("list")
+def list_rules(packs: Path | None = PacksOpt, category: str | None = typer.Option(None, help="Only 政策 / 管理 / 医疗.")) -> None:
+    """List the packs on disk and their rules (id, version, category, template, name), with counts
+    per category."""
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from yijian.rules.model import load_packs
+
+    console = Console()
+    counts: Counter[str] = Counter()
+    for pack in load_packs(_folder(packs)):
+        table = Table("id", "ver", "category", "severity", "template", "name", title=f"{pack.id}@{pack.version} {pack.name}")
+        for r in pack.rules:
+            if category and r.category != category:
+                continue
+            counts[r.category] += 1
+            table.add_row(r.id, str(r.version), r.category, r.severity, r.template, r.name)
+        console.print(table)
+    console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f"  total: {sum(counts.values())}")
+
+
+@app.command()
+def templates() -> None:
+    """List the logic templates (built-in and from plugins, entry-point group yijian.rule_templates)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from yijian.rules.templates import registry
+
+    table = Table("template", "record types", "trigger", "stateful", "what it checks")
+    for name, t in sorted(registry().items()):
+        table.add_row(name, ",".join(t.record_types), t.trigger or "-", "yes" if t.stateful else "", t.description)
+    Console().print(table)
