@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import faust
+from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yijian.config import get_settings
@@ -29,6 +30,7 @@ from yijian.processors import control, metrics
 from yijian.processors.contracts import Lineage, encode_batch
 from yijian.processors.feedback import from_finding, from_issue, seal_feedback
 from yijian.processors.pipeline import Outputs, Pipeline
+from yijian.processors.rules_stage import RulesStage, stale
 
 log = logging.getLogger("yijian.processors")
 settings = get_settings()
@@ -61,13 +63,18 @@ findings_topic = app.topic(settings.topic("findings"), value_type=bytes, key_typ
 feedback_topic = app.topic(settings.topic("feedback"), value_type=bytes, key_type=bytes)
 keys_topic = app.topic(settings.topic("keys"), value_type=bytes, key_type=bytes)
 ticks_topic = app.topic(settings.topic("control.ticks"), value_type=bytes, key_type=bytes)
+by_patient_topic = app.topic(settings.topic("std.by_patient"), value_type=bytes, key_type=bytes)
+rules_topic = app.topic(settings.topic("rules"), value_type=bytes, key_type=bytes)
 
 # stream (institution|producer|type) → next expected sequence number
 seq_table = app.Table("seq_state", default=None, key_type=str, value_type=int)  # json changelog, string keys
 # institution-scoped state: connection, received counts per business day, encounter ids, orphans
 inst_table = app.Table("inst_state", default=None, key_type=str)
+# patient pseudonym → history of the patient's encounters, prescriptions and charges (stateful rules)
+patient_table = app.Table("patients", default=None, key_type=str)
 
 pipeline = Pipeline(settings, load_keyring(settings))
+rules_stage = RulesStage()
 
 
 async def emit(out: Outputs) -> None:
@@ -79,20 +86,19 @@ async def emit(out: Outputs) -> None:
     if out.std:
         metrics.RECORDS_OUT.labels("std").inc(len(out.std))
         await std_topic.send(key=key, value=encode_batch("std", out.std))
+        by_partition: dict[int, list] = {}
+        for rec in out.std:
+            by_partition.setdefault(partition_of(rec["patient"]["pseudonym"]), []).append(rec)
+        for partition, recs in by_partition.items():  # one message per partition, not per patient
+            await by_patient_topic.send(key=b"patients", value=encode_batch("std", recs), partition=partition)
     if out.quality:
         for q in out.quality:
             metrics.QUALITY.labels(q.dimension, q.code).inc()
         await quality_topic.send(key=key, value=encode_batch("quality", out.quality))
-    if out.findings:
-        for f in out.findings:
-            metrics.FINDINGS.labels(f.severity).inc()
-        await findings_topic.send(key=key, value=encode_batch("finding", out.findings))
     by_inst: dict[str, list] = {}
     for q in out.quality:
         if q.institution_code:
             by_inst.setdefault(q.institution_code, []).append(from_issue(q))
-    for f in out.findings:
-        by_inst.setdefault(f.institution_code, []).append(from_finding(f))
     for inst, items in by_inst.items():
         envelope = seal_feedback(pipeline.keyring, inst, items)
         if envelope is not None:
@@ -146,6 +152,54 @@ async def ingest(stream):
         await emit(out)
 
 
+@app.agent(by_patient_topic)
+async def patient_rules(stream):
+    """Rule evaluation with each patient's history (records of one patient meet in one partition)."""
+    from yijian.processors.contracts import decode_batch
+
+    async for event in stream.events():
+        try:
+            _, records = decode_batch(event.value)
+            out = Outputs()
+            for rec in records:
+                pseudo = rec["patient"]["pseudonym"]
+                findings, history = rules_stage.evaluate(rec, patient_table.get(pseudo))
+                if history is None:
+                    patient_table.pop(pseudo, None)
+                else:
+                    patient_table[pseudo] = history
+                out.findings.extend(findings)
+            if out.findings:
+                out.institution_code = out.findings[0].institution_code
+                await emit_findings(out)
+        except Exception:
+            metrics.ERRORS.inc()
+            log.exception("rule evaluation failed on %s:%s", event.message.partition, event.message.offset)
+
+
+async def emit_findings(out: Outputs) -> None:
+    by_inst: dict[str, list] = {}
+    for f in out.findings:
+        metrics.FINDINGS.labels(f.severity).inc()
+        by_inst.setdefault(f.institution_code, []).append(f)
+    for inst, findings in by_inst.items():
+        await findings_topic.send(key=inst.encode(), value=encode_batch("finding", findings))
+        envelope = seal_feedback(pipeline.keyring, inst, [from_finding(f) for f in findings])
+        if envelope is not None:
+            await feedback_topic.send(key=inst.encode(), value=envelope)
+
+
+@app.agent(rules_topic)
+async def rule_packs(stream):
+    """Rule packs in force: every replica reads the compacted topic and follows it (hot deployment)."""
+    async for event in stream.events():
+        try:
+            key = (event.key or b"").decode()
+            rules_stage.on_message(key, event.value)
+        except Exception:
+            log.exception("unreadable rule pack message %r", event.key)
+
+
 @app.agent(keys_topic)
 async def key_events(stream):
     """Key status events: reload the key ring file and apply revocations at once."""
@@ -161,11 +215,10 @@ async def key_events(stream):
             log.exception("unreadable key event")
 
 
-def partition_of(institution_code: str) -> int:
-    """The raw-topic partition of an institution (Kafka's murmur2 partitioner on the key)."""
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(institution_code.encode()) & 0x7FFFFFFF) % settings.topic_partitions
+def partition_of(key: str) -> int:
+    """Kafka's murmur2 partition of a key: an institution's raw partition, or a patient's partition of
+    std.by_patient (same partition count, so ticks reach both)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % settings.topic_partitions
 
 
 @app.timer(interval=settings.control_interval_s)
@@ -202,6 +255,10 @@ async def periodic_checks(stream):
             )
             if conn or orphans:
                 await emit(Outputs(quality=conn + orphans))
+            for pseudo in [k for k in list(patient_table.keys()) if owns(k)]:
+                stored = patient_table.get(pseudo)
+                if stored is not None and stale(stored, rules_stage.history_days):
+                    patient_table.pop(pseudo, None)
         except Exception:
             metrics.ERRORS.inc()
             log.exception("periodic checks failed")
@@ -220,5 +277,6 @@ async def health_page(web, request):
         "partitions_assigned": len(assigned),
         "keys": len(pipeline.keyring.entries()),
         "refdata_version": getattr(pipeline.refdata, "version", ""),
-        "rules_version": getattr(pipeline.rule_engine, "version", ""),
+        "rules_version": rules_stage.version,
+        "rules": len(rules_stage.engine.rules),
     })

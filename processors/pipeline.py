@@ -1,7 +1,7 @@
 """The work of the processors on one raw envelope, as plain Python (no Faust here).
 
-decrypt + verify → decode → pseudonymize → standardize codes → quality checks (→ rules, when an engine
-is attached). The Faust agents (processors/app.py) call :meth:`Pipeline.process` once per Kafka
+decrypt + verify → decode → pseudonymize → standardize codes → quality checks (rules run after a repartition by
+patient, see processors/rules_stage.py). The Faust agents (processors/app.py) call :meth:`Pipeline.process` once per Kafka
 message, so the framework's per-message cost is paid once per batch of records; the benchmark's
 baseline loop calls the same code from plain confluent-kafka.
 """
@@ -55,11 +55,10 @@ def event_time_of(record_type: str, rec: dict) -> datetime:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, keyring: KeyRing, refdata: ReferenceData | None = None, rule_engine=None) -> None:
+    def __init__(self, settings: Settings, keyring: KeyRing, refdata: ReferenceData | None = None) -> None:
         self.settings = settings
         self.keyring = keyring
         self.refdata = refdata
-        self.rule_engine = rule_engine
         self.pseudonym_key = settings.secret_bytes("pseudonym_key")
         self.sla = {
             "encounter": timedelta(hours=settings.sla_hours_encounter),
@@ -171,9 +170,6 @@ class Pipeline:
             self._standardize(opened.record_type, rec, index, h, base_meta, lineage, now, out)
             if index < duplicates:
                 out.std[-1]["meta"]["duplicate"] = True  # re-delivered: output again (idempotent), count once
-        if self.rule_engine is not None and out.std:
-            for std in out.std:
-                out.findings.extend(self.rule_engine.evaluate(std))
         return out
 
     def _standardize(self, record_type: str, rec: dict, index: int, h: dict, base_meta: dict, lineage: Lineage, now: datetime, out: Outputs) -> None:

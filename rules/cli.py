@@ -164,3 +164,87 @@ def templates() -> None:
     for name, t in sorted(registry().items()):
         table.add_row(name, ",".join(t.record_types), t.trigger or "-", "yes" if t.stateful else "", t.description)
     Console().print(table)
+
+
+@app.command()
+def deploy(pack_file: Path = typer.Argument(..., exists=True, dir_okay=True, help="A pack YAML file, or a folder of packs (all deployed).")) -> None:
+    """Put a rule pack in force on every running processor, without restart.
+
+    Lints and tests the pack first (nothing is deployed if a case fails), then publishes it to the
+    compacted `rules` topic. Every replica switches within seconds; findings name the pack version in
+    force. Undo with `yijian rules rollback PACK_ID`.
+    """
+    from rich.console import Console
+
+    import yaml
+
+    from yijian.config import get_settings
+    from yijian.rules.cases import run_all
+    from yijian.rules.deployment import publish
+    from yijian.rules.engine import RuleEngine
+    from yijian.rules.lint import lint_pack_data
+    from yijian.rules.model import PACKS_DIR, load_fixture, load_pack, pack_files
+
+    console = Console()
+    files = pack_files(pack_file) if pack_file.is_dir() else [pack_file]
+    problems = lint_pack_data([(str(f), yaml.safe_load(f.read_text(encoding="utf-8"))) for f in files])
+    if problems:
+        for p in problems:
+            console.print(f"[red]✗[/] {p.source} {p.rule}: {p.message}")
+        raise typer.Exit(1)
+    packs = [load_pack(f) for f in files]
+    ctx, bases = load_fixture(PACKS_DIR)
+    failed = [r for r in run_all(RuleEngine(packs, ctx), bases) if not r.ok]
+    if failed:
+        for r in failed:
+            console.print(f"[red]✗[/] {r.rule_id} {r.expect}#{r.index}: {r.detail}")
+        console.print("[red]部署已取消 / not deployed: test cases fail[/]")
+        raise typer.Exit(1)
+    settings = get_settings()
+    for pack in packs:
+        publish(settings, pack)
+        console.print(f"[green]deployed[/] {pack.id} {pack.version} ({len(pack.rules)} rules) → {settings.topic('rules')}")
+
+
+@app.command()
+def rollback(
+    pack_id: str = typer.Argument(..., help="Pack id, e.g. nhsa_2025."),
+    to: str | None = typer.Option(None, "--to", help="Version to restore (default: the previous deployed version)."),
+) -> None:
+    """Restore an earlier deployed version of a pack (from the rules topic's archive)."""
+    from yijian.config import get_settings
+    from yijian.rules.deployment import rollback as do_rollback
+
+    try:
+        pack = do_rollback(get_settings(), pack_id, to)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"rolled back {pack_id} to version {pack.version}")
+
+
+@app.command()
+def undeploy(pack_id: str = typer.Argument(..., help="Pack id to take out of force.")) -> None:
+    """Take a pack out of force on every processor (its versions stay in the archive for rollback)."""
+    from yijian.config import get_settings
+    from yijian.rules.deployment import undeploy as do_undeploy
+
+    do_undeploy(get_settings(), pack_id)
+    typer.echo(f"undeployed {pack_id}")
+
+
+@app.command()
+def deployed() -> None:
+    """What is in force on the platform now (read from the rules topic), and the versions available for rollback."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from yijian.config import get_settings
+    from yijian.rules.deployment import _vkey, read_deployed
+
+    state = read_deployed(get_settings())
+    table = Table("pack", "in force", "rules", "archived versions")
+    for pack_id in sorted(set(state.in_force) | set(state.archive)):
+        pack = state.in_force.get(pack_id)
+        table.add_row(pack_id, str(pack.version) if pack else "—", str(len(pack.rules)) if pack else "", ", ".join(sorted(state.archive.get(pack_id, {}), key=_vkey)))
+    Console().print(table)

@@ -103,3 +103,41 @@ def test_revocation_on_keys_topic_takes_effect_without_restart(settings):
         assert [r["record_id"] for r in got["std.records"]] == ["C1"]
     finally:
         worker.stop()
+
+
+def test_rules_deployed_while_worker_runs_fire_without_restart_and_carry_versions(settings):
+    """A pack deployed to the rules topic reaches a running worker; stateful rules see patients across institutions."""
+    from yijian.rules.deployment import publish
+    from yijian.rules.model import PACKS_DIR, load_pack
+
+    other = "H52030200007"
+    ring = KeyRing()
+    key, key2 = ring.new(INST), ring.new(other)
+    save_keyring(settings, ring)
+    worker = Worker(settings)
+    try:
+        p = producer(settings)
+        # before any pack is deployed: a prescription with 6 drugs (处方 ≤ 5 种) gives no finding
+        rx = prescription(1)
+        six = rx.model_copy(update={"record_id": "RX6", "items": [rx.items[0].model_copy(update={"item_no": i}) for i in range(1, 7)]})
+        p.produce(settings.topic("raw.prescription"), key=INST, value=seal("prescription", [six], key, "his-1", 1))
+        assert p.flush(30) == 0
+        collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= 1)
+        pack = load_pack(PACKS_DIR / "prescription.yaml")
+        publish(settings, pack)
+        import time
+
+        time.sleep(3)
+        seven = six.model_copy(update={"record_id": "RX7"})
+        p.produce(settings.topic("raw.prescription"), key=INST, value=seal("prescription", [seven], key, "his-1", 2))
+        assert p.flush(30) == 0
+        got = collect(settings, ["findings"], lambda g: any(f["record_id"] == "RX7" for f in g["findings"]), timeout=60)
+        hits = [f for f in got["findings"] if f["record_id"] == "RX7"]
+        assert hits and all(f["pack_version"] == f"{pack.id}@{pack.version}" for f in hits)
+        assert all(f["rule_version"] >= 1 and f["basis"] for f in hits)
+        assert not [f for f in got["findings"] if f["record_id"] == "RX6"]  # evaluated before the deploy
+        # health shows the rules in force
+        status, body = worker.get("/health")
+        assert json.loads(body)["rules"] == len(pack.rules)
+    finally:
+        worker.stop()

@@ -1,0 +1,66 @@
+"""The rules stage of the processors: the engine in force, rebuilt when the rules topic changes, and
+per-patient histories for stateful rules.
+
+Standardized records are repartitioned by patient pseudonym (topic ``std.by_patient``) so that all
+records of one patient, from every institution, meet in one partition; their history lives in a
+changelog-backed table keyed by pseudonym, bounded per patient (window + event cap) and swept when a
+patient has no event inside the longest rule window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from yijian.rules.deployment import DeployedState, apply_message
+from yijian.rules.engine import RuleEngine
+from yijian.rules.history import PatientHistory
+from yijian.rules.model import RuleContext
+
+log = logging.getLogger("yijian.processors.rules")
+
+
+class RulesStage:
+    def __init__(self, context: RuleContext | None = None) -> None:
+        self.state = DeployedState({}, {})
+        self.context = context or RuleContext()
+        self.engine = RuleEngine([], self.context)
+        self.version = ""
+
+    def on_message(self, key: str, value: bytes | None) -> bool:
+        """Apply one rules-topic message; rebuilds the engine if the packs in force changed."""
+        if not apply_message(self.state, key, value):
+            return False
+        self.rebuild()
+        return True
+
+    def set_context(self, context: RuleContext) -> None:
+        self.context = context
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        packs = [self.state.in_force[k] for k in sorted(self.state.in_force)]
+        engine = RuleEngine(packs, self.context)  # compiled before the swap: evaluation never sees half a rebuild
+        self.engine = engine
+        self.version = ",".join(f"{p.id}@{p.version}" for p in packs)
+        log.warning("rules in force: %s (%d rules)", self.version or "none", len(engine.rules))
+
+    @property
+    def history_days(self) -> int:
+        return max(self.engine.history_days, 31)
+
+    def evaluate(self, record: dict, stored: dict | None) -> tuple[list, dict | None]:
+        """Findings for one standardized record and the patient's updated history (None: drop it)."""
+        history = PatientHistory.from_dict(stored) if stored else PatientHistory(record["patient"]["pseudonym"], max_days=self.history_days)
+        history.max_days = self.history_days
+        findings = self.engine.process(record, history, now=datetime.now(timezone.utc))
+        history.prune()
+        return findings, (history.to_dict() if len(history) else None)
+
+
+def stale(stored: dict, history_days: int) -> bool:
+    """True when a stored history has no event left inside the window."""
+    h = PatientHistory.from_dict(stored)
+    h.max_days = history_days
+    h.prune()
+    return len(h) == 0
