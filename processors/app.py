@@ -21,7 +21,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import faust
-from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yijian.config import get_settings
@@ -29,8 +28,10 @@ from yijian.keyring import load_keyring
 from yijian.processors import control, metrics
 from yijian.processors.contracts import Lineage, encode_batch
 from yijian.processors.feedback import from_finding, from_issue, seal_feedback
+from yijian.processors.partitioning import partition_of as _partition_of
 from yijian.processors.pipeline import Outputs, Pipeline
 from yijian.processors.rules_stage import RulesStage, stale
+from yijian.processors.tablebuffer import TableBuffer
 
 log = logging.getLogger("yijian.processors")
 settings = get_settings()
@@ -106,7 +107,14 @@ async def emit(out: Outputs) -> None:
 
 
 def institution_checks(out: Outputs, now: datetime) -> None:
-    """Connection, key usage, manifest and cross-record state for one processed envelope."""
+    """Connection, key usage, manifest and cross-record state for one processed envelope (table
+    writes coalesced: one changelog message per changed key)."""
+    state = TableBuffer(inst_table)
+    _institution_checks(state, out, now)
+    state.flush()
+
+
+def _institution_checks(inst_table, out: Outputs, now: datetime) -> None:
     if out.control is not None:
         h = out.control["header"]
         inst = h["institution_code"]
@@ -137,7 +145,9 @@ async def ingest(stream):
         metrics.ENVELOPES.labels(msg.topic).inc()
         t0 = time.perf_counter()
         try:
-            out = pipeline.process(event.value, lineage, received, seq_table)
+            seq_state = TableBuffer(seq_table)
+            out = pipeline.process(event.value, lineage, received, seq_state)
+            seq_state.flush()
             institution_checks(out, datetime.now(timezone.utc))
         except Exception:  # never crash on input: count it, log it, keep going (the offset stays in Kafka)
             metrics.ERRORS.inc()
@@ -161,14 +171,14 @@ async def patient_rules(stream):
         try:
             _, records = decode_batch(event.value)
             out = Outputs()
-            for rec in records:
-                pseudo = rec["patient"]["pseudonym"]
-                findings, history = rules_stage.evaluate(rec, patient_table.get(pseudo))
+            findings, histories = rules_stage.evaluate_batch(records, patient_table.get)
+            for pseudo, history in histories.items():
                 if history is None:
                     patient_table.pop(pseudo, None)
                 else:
                     patient_table[pseudo] = history
-                out.findings.extend(findings)
+            out.findings.extend(findings)
+            metrics.RULE_RECORDS.inc(len(records))
             if out.findings:
                 out.institution_code = out.findings[0].institution_code
                 await emit_findings(out)
@@ -187,6 +197,12 @@ async def emit_findings(out: Outputs) -> None:
         envelope = seal_feedback(pipeline.keyring, inst, [from_finding(f) for f in findings])
         if envelope is not None:
             await feedback_topic.send(key=inst.encode(), value=envelope)
+
+
+@app.on_partitions_revoked.connect
+async def on_revoked(app, revoked, **kwargs):
+    """Patients may move to another replica: drop the in-process history cache (the table stays)."""
+    rules_stage.forget_all()
 
 
 @app.agent(rules_topic)
@@ -216,9 +232,9 @@ async def key_events(stream):
 
 
 def partition_of(key: str) -> int:
-    """Kafka's murmur2 partition of a key: an institution's raw partition, or a patient's partition of
-    std.by_patient (same partition count, so ticks reach both)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % settings.topic_partitions
+    """An institution's raw partition, or a patient's partition of std.by_patient (same partition
+    count, so one tick reaches both)."""
+    return _partition_of(key, settings.topic_partitions)
 
 
 @app.timer(interval=settings.control_interval_s)
@@ -247,12 +263,14 @@ async def periodic_checks(stream):
             def owns(inst: str) -> bool:
                 return partition_of(inst) == p
 
+            state = TableBuffer(inst_table)
             known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn")}
             institutions = sorted(i for i in known | set(pipeline.registered_institutions()) if owns(i))
-            conn = control.connection_issues(inst_table, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
+            conn = control.connection_issues(state, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
             orphans = control.orphan_issues(
-                inst_table, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days), owns
+                state, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days), owns
             )
+            state.flush()
             if conn or orphans:
                 await emit(Outputs(quality=conn + orphans))
             for pseudo in [k for k in list(patient_table.keys()) if owns(k)]:

@@ -11,6 +11,7 @@ RECORDS_IN = Counter("yijian_records_in_total", "Records decoded from envelopes"
 RECORDS_OUT = Counter("yijian_records_out_total", "Records written per output stage", ["stage"], registry=REGISTRY)
 REJECTED = Counter("yijian_rejected_total", "Envelopes rejected, by reason", ["reason"], registry=REGISTRY)
 QUALITY = Counter("yijian_quality_issues_total", "Quality issues raised", ["dimension", "code"], registry=REGISTRY)
+RULE_RECORDS = Counter("yijian_rule_records_total", "Records evaluated by the rules stage", registry=REGISTRY)
 FINDINGS = Counter("yijian_findings_total", "Rule findings", ["severity"], registry=REGISTRY)
 ERRORS = Counter("yijian_processing_errors_total", "Unexpected errors (message kept, see logs)", registry=REGISTRY)
 LATENCY = Histogram(

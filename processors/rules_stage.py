@@ -26,6 +26,7 @@ class RulesStage:
         self.context = context or RuleContext()
         self.engine = RuleEngine([], self.context)
         self.version = ""
+        self.cache: dict[str, PatientHistory] = {}
 
     def on_message(self, key: str, value: bytes | None) -> bool:
         """Apply one rules-topic message; rebuilds the engine if the packs in force changed."""
@@ -49,13 +50,44 @@ class RulesStage:
     def history_days(self) -> int:
         return max(self.engine.history_days, 31)
 
-    def evaluate(self, record: dict, stored: dict | None) -> tuple[list, dict | None]:
-        """Findings for one standardized record and the patient's updated history (None: drop it)."""
-        history = PatientHistory.from_dict(stored) if stored else PatientHistory(record["patient"]["pseudonym"], max_days=self.history_days)
-        history.max_days = self.history_days
-        findings = self.engine.process(record, history, now=datetime.now(timezone.utc))
-        history.prune()
-        return findings, (history.to_dict() if len(history) else None)
+    def evaluate_batch(self, records: list[dict], load) -> tuple[list, dict[str, dict | None]]:
+        """Findings for a batch of standardized records; ``load(pseudonym)`` gives a stored history.
+
+        Returns the findings and, per patient touched, the history to store (None: drop it), so the
+        caller writes each patient's changelog entry once per batch instead of once per record.
+        """
+        now = datetime.now(timezone.utc)
+        findings: list = []
+        touched: dict[str, PatientHistory] = {}
+        for record in records:
+            pseudo = record["patient"]["pseudonym"]
+            history = touched.get(pseudo)
+            if history is None:
+                history = self.cache.get(pseudo)
+                if history is None:
+                    stored = load(pseudo)
+                    history = PatientHistory.from_dict(stored) if stored else PatientHistory(pseudo, max_days=self.history_days)
+                history.max_days = self.history_days
+                touched[pseudo] = history
+            findings.extend(self.engine.process(record, history, now=now))
+        out: dict[str, dict | None] = {}
+        for pseudo, history in touched.items():
+            history.prune()
+            self.remember(pseudo, history)
+            out[pseudo] = history.to_dict() if len(history) else None
+        return findings, out
+
+    # in-process cache of deserialized histories (the table holds the durable copy); cleared on rebalance
+    CACHE_SIZE = 20_000
+
+    def remember(self, pseudo: str, history: PatientHistory) -> None:
+        self.cache.pop(pseudo, None)
+        self.cache[pseudo] = history
+        while len(self.cache) > self.CACHE_SIZE:
+            self.cache.pop(next(iter(self.cache)))
+
+    def forget_all(self) -> None:
+        self.cache.clear()
 
 
 def stale(stored: dict, history_days: int) -> bool:

@@ -6,8 +6,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from tests.factories import INST, charge, encounter, prescription
-from tests.workers import Worker, collect
+from yijian.producers.samples import INST, charge, encounter, prescription
+from yijian.deploy.local import Worker, collect
 from yijian.kafka import producer
 from yijian.keyring import KeyRing, save_keyring
 from yijian.producers.envelope import open_envelope, seal

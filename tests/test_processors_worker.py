@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.factories import INST, charge, encounter, patient, prescription
+from yijian.producers.samples import INST, charge, encounter, patient, prescription
 from yijian.keyring import KeyRing, save_keyring
-from tests.workers import Worker, collect
+from yijian.deploy.local import Worker, collect
 from yijian.kafka import producer
 from yijian.producers.envelope import seal
 

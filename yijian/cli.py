@@ -51,6 +51,21 @@ def config() -> None:
     Console().print(table)
 
 
+
+@app.command()
+def bench(
+    records: int = typer.Option(20_000, help="Records per measurement (bigger = steadier figures, longer run)."),
+    out: str = typer.Option("bench-report.json", help="Where to write the JSON report."),
+    smoke: bool = typer.Option(False, help="A quick run for CI: few records, checks the harness works."),
+) -> None:
+    """Measure throughput and latency against baselines taken in the same run; print a table and write JSON."""
+    from pathlib import Path
+
+    from yijian.bench import run
+
+    run(2000 if smoke else records, Path(out), smoke)
+
+
 def main() -> None:
     app()
 

@@ -2,7 +2,9 @@
 
 Every part (SDK, processors, sink, CLI, tests) reads its settings from :class:`Settings`. Values come,
 in order of precedence, from keyword arguments, ``YIJIAN_*`` environment variables, an optional env
-file (``YIJIAN_ENV_FILE``, default ``./yijian.env``), and the defaults below.
+file (``YIJIAN_ENV_FILE``, default ``./yijian.env``), and the defaults below. Derived defaults (paths
+under ``home``, the DSN, the app id) are filled in at construction: make variants with
+``Settings(**overrides)``, not ``model_copy`` (which would keep the old derived values).
 """
 
 from __future__ import annotations

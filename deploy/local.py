@@ -1,4 +1,5 @@
-"""Start real processor workers (`yijian worker` subprocesses) for a test's settings, and read topics."""
+"""Local processes of the platform: processor workers (`yijian worker` subprocesses) for a given
+Settings, used by the demo, the benchmark and the tests; and a reader that collects internal topics."""
 
 from __future__ import annotations
 
@@ -34,15 +35,16 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
 
 
 class Worker:
-    def __init__(self, settings, name: str = "w1", **env: str) -> None:
+    def __init__(self, settings, name: str = "w1", loglevel: str = "warn", **env: str) -> None:
         self.env = worker_env(settings, **env)
         self.port = int(self.env["YIJIAN_WORKER_WEB_PORT"])
         self.log_path = Path(settings.home) / f"worker-{name}.log"
         settings.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yijian.cli", "worker", "-l", "warn"],
+            [sys.executable, "-m", "yijian.cli", "worker", "-l", loglevel],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=settings.home,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the parent, which stops us cleanly
         )
 
     def kill9(self) -> None:

@@ -1,4 +1,4 @@
-"""Small builders of valid source records for tests (the province simulator makes realistic ones)."""
+"""Sample source records (valid by default) for examples, benchmarks and tests; the province simulator makes realistic ones."""
 
 from __future__ import annotations
 
