@@ -95,7 +95,8 @@ def decode_records(fp: str, payload: bytes, count: int) -> tuple[str, list[dict]
         for _ in range(count):
             out.append(schemaless_reader(buf, writer.parsed, reader if writer.version is not None else None))
     except Exception as exc:  # fastavro raises many types on garbage: EOFError, ValueError, UnicodeDecodeError ...
-        raise DecodeError(f"record {len(out) + 1} of {count} does not decode as {writer.record_type}: {type(exc).__name__}: {exc}") from None
+        # the exception text may quote decoded bytes (patient data): report only its type
+        raise DecodeError(f"record {len(out) + 1} of {count} does not decode as {writer.record_type} ({type(exc).__name__})") from None
     if buf.tell() != len(payload):
         raise DecodeError(f"{len(payload) - buf.tell()} bytes left after {count} {writer.record_type} records")
     return writer.record_type, out
