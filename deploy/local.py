@@ -36,6 +36,7 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
 
 class Worker:
     def __init__(self, settings, name: str = "w1", loglevel: str = "warn", **env: str) -> None:
+        env.setdefault("YIJIAN_PROCESSOR_DATA_DIR", str(Path(settings.home) / "processors" / name))
         self.env = worker_env(settings, **env)
         self.port = int(self.env["YIJIAN_WORKER_WEB_PORT"])
         self.log_path = Path(settings.home) / f"worker-{name}.log"

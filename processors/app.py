@@ -35,11 +35,13 @@ from yijian.processors.tablebuffer import TableBuffer
 
 log = logging.getLogger("yijian.processors")
 settings = get_settings()
+settings.processor_data_dir.mkdir(parents=True, exist_ok=True)
 
 app = faust.App(
     settings.processor_app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
-    store="memory://",
+    store=settings.processor_store,
+    datadir=str(settings.processor_data_dir),
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication,
     web_port=settings.worker_web_port,

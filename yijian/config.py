@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         description="Faust app id = consumer group and prefix of its changelog topics. Default <topic_prefix>processors. "
         "Changing it starts a new group that re-reads the raw topics from the beginning.",
     )
+    processor_store: str = Field(
+        default="rocksdb://",
+        description="Faust table store: rocksdb:// keeps state on local disk under <home> (bounded memory); memory:// keeps it in RAM.",
+    )
+    processor_data_dir: Path | None = Field(
+        default=None,
+        description="Local state of one processor replica (RocksDB tables). Default <home>/processors; each replica on a host needs its own.",
+    )
     sla_hours_encounter: float = Field(default=24, gt=0, description="Timeliness SLA: encounter received within N hours of its event time.")
     sla_hours_prescription: float = Field(default=24, gt=0, description="Timeliness SLA for prescriptions (hours).")
     sla_hours_charge: float = Field(default=24, gt=0, description="Timeliness SLA for charge lines (hours).")
@@ -81,6 +89,8 @@ class Settings(BaseSettings):
         self.home = self.home.expanduser().resolve()
         if self.processor_app_id is None:
             self.processor_app_id = f"{self.topic_prefix}processors"
+        if self.processor_data_dir is None:
+            self.processor_data_dir = self.home / "processors"
         if self.keyring_path is None:
             self.keyring_path = self.home / "keys" / "keyring.json"
         if self.clickhouse_dsn is None:
