@@ -95,7 +95,7 @@ def generate(n_institutions: int = 30, encounters_per_inst: int = 10, day: date 
     prescription (1-3 items) and 2 charges; some late, some unmapped, some corrected (version 2) and
     some cancelled; quality issues, findings, rejections and handling on top."""
     rnd = random.Random(seed)
-    day = day or (datetime.now(UTC) - timedelta(days=1)).date()
+    day = day or (datetime.now(UTC) - timedelta(days=3)).date()
     insts = institutions(n_institutions, seed)
     std_items: dict[str, list[dict]] = {}
     quality: list[dict] = []
