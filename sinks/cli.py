@@ -137,7 +137,7 @@ def query_cmd(
         if name:
             res = be.run(name, params, s)
         else:
-            if not q.READONLY.match(sql):
+            if not q.is_readonly(sql):
                 typer.echo("只允许只读查询 / only read-only statements here; use clickhouse-client for DDL", err=True)
                 raise typer.Exit(2)
             res = be.sql(sql, params)

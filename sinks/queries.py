@@ -204,7 +204,14 @@ def open_backend(settings) -> Backend:
         raise
 
 
-READONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+_READONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+_LEADING_COMMENTS = re.compile(r"^(\s*(--[^\n]*(\n|$)|/\*.*?\*/))*", re.S)
+
+
+def is_readonly(sql: str) -> bool:
+    """True for one read-only statement (leading comments allowed; no second statement after ';')."""
+    body = _LEADING_COMMENTS.sub("", sql, count=1)
+    return bool(_READONLY.match(body)) and ";" not in body.strip().rstrip(";")
 
 
 def province_summary(client_or_backend, settings=None, date_from: date | None = None, date_to: date | None = None) -> dict:

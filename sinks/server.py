@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from yijian.sinks.queries import READONLY, Backend, jsonable
+from yijian.sinks.queries import Backend, is_readonly, jsonable
 
 log = logging.getLogger("yijian.http")
 WEB = Path(__file__).parent / "web"
@@ -102,7 +102,7 @@ def _handler(app: App):
                 length = int(self.headers.get("Content-Length") or 0)
                 req = json.loads(self.rfile.read(length) or b"{}")
                 sql = req.get("sql", "")
-                if not READONLY.match(sql):
+                if not is_readonly(sql):
                     return self._json(400, {"error": "只允许只读查询 / only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)"})
                 res = app.backend.sql(sql, req.get("parameters") or {})
                 self._json(200, {"columns": res.columns, "rows": jsonable(res.rows)})

@@ -37,7 +37,12 @@ def institutions(n: int, seed: int = 7) -> list[Institution]:
     from yijian.sinks.migrate import read_regions
 
     rnd = random.Random(seed)
-    counties = [r for r in read_regions() if r["level"] == "county" and not r["valid_to"]]
+    current = [r for r in read_regions() if r["level"] == "county" and not r["valid_to"]]
+    by_city: dict[str, list[dict]] = {}
+    for r in current:
+        by_city.setdefault(r["city_code"], []).append(r)
+    # interleave the prefectures so that even a few institutions cover every city
+    counties = [lst[i] for i in range(max(map(len, by_city.values()))) for lst in by_city.values() if i < len(lst)]
     out = []
     for i in range(n):
         c = counties[i % len(counties)]

@@ -150,6 +150,24 @@ def test_metrics_health_and_local_query_endpoint(settings):
         assert enc >= res.rows[0][0]
         with pytest.raises(RuntimeError, match="read-only"):
             http.sql("DROP TABLE encounters")
+        # `yijian query` in another process: the engine's folder is locked by this process, so the
+        # CLI goes through the owner's /query endpoint
+        import os
+        import subprocess
+        import sys
+
+        env = {**os.environ, "YIJIAN_CLICKHOUSE_DSN": str(settings.clickhouse_dsn), "YIJIAN_CLICKHOUSE_DATABASE": settings.clickhouse_database,
+               "YIJIAN_SINK_HTTP_PORT": str(server.port), "YIJIAN_HOME": str(settings.home)}
+        out = subprocess.run([sys.executable, "-m", "yijian.cli", "query", "-n", "visits_cost", "-p", "level=province", "-p", "date_from=2020-01-01",
+                              "-p", "date_to=2030-01-01", "-f", "json"], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        assert rows[0]["unit"] == "520000"
+        assert rows[0]["outpatient_visits"] + rows[0]["inpatient_stays"] == prov.expected["encounters"]
+        out = subprocess.run([sys.executable, "-m", "yijian.cli", "query", "SELECT count() AS n FROM charges FINAL", "-f", "csv"],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["n", str(prov.expected["charges"])]
     finally:
         server.stop()
         sink.close()
