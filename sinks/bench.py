@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 def _encounters(n: int, seed: int = 5) -> list[dict]:
     from yijian.sinks import synth
 
-    prov = synth.generate(n_institutions=max(1, n // 10), encounters_per_inst=10, seed=seed, batch_size=10_000)
+    prov = synth.generate(n_institutions=20, encounters_per_inst=10, seed=seed, batch_size=10_000)
     rows = [it for b in prov.batches if b.kind == "std" for it in b.items if it["meta"]["record_type"] == "encounter"]
     while len(rows) < n:
         rows = rows + rows

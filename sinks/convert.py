@@ -401,7 +401,18 @@ class ArrowSchemas:
         import pyarrow as pa
 
         schema = self.schemas[name]
-        cols = {}
-        for field in schema:
-            cols[field.name] = pa.array([_coerce(r.get(field.name), field.type) for r in rows], type=field.type)
-        return pa.table(cols, schema=schema)
+        cols = []
+        for f in schema:
+            values = [r.get(f.name) for r in rows]
+            if pa.types.is_decimal(f.type):
+                # decimals travel as strings: let Arrow parse and rescale them (exact, fast)
+                strs = pa.array([None if v is None else str(v) for v in values], pa.string())
+                import pyarrow.compute as pc
+
+                wide = strs.cast(pa.decimal128(38, 12))
+                cols.append(pc.round(wide, ndigits=f.type.scale, round_mode="half_to_even").cast(f.type))
+            elif pa.types.is_list(f.type) and pa.types.is_decimal(f.type.value_type):
+                cols.append(pa.array([_coerce(v, f.type) for v in values], type=f.type))
+            else:
+                cols.append(pa.array(values, type=f.type))
+        return pa.Table.from_arrays(cols, schema=schema)
