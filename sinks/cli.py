@@ -66,6 +66,14 @@ def _stop_event() -> threading.Event:
     return stop
 
 
+def _ensure_source_topics(s) -> None:
+    from yijian.kafka import ensure_topics
+    from yijian.sinks.sink import SOURCE_TOPICS
+    from yijian.topics import spec
+
+    ensure_topics(s, tuple(spec(t) for t in SOURCE_TOPICS))
+
+
 def _serve_sink(s, sink):
     """Serve /health, /metrics and (embedded engine) /query for a running sink."""
     from yijian.sinks.client import make_client
@@ -92,6 +100,7 @@ def sink_cmd() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     s = _settings()
+    _ensure_source_topics(s)
     sink = ClickHouseSink(s)
     server = _serve_sink(s, sink)
     typer.echo(f"sink consuming {', '.join(sink.topics)} -> {s.clickhouse_database}" + (f"; endpoint {server.url}" if server else ""))
@@ -199,6 +208,7 @@ def dashboard_cmd(
         from yijian.sinks.client import make_client
         from yijian.sinks.sink import ClickHouseSink
 
+        _ensure_source_topics(s)
         sink = ClickHouseSink(s)
         sink_server = _serve_sink(s, sink)
         sink_thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)
