@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
 	@$(BIN)/uv pip install -q --python $(BIN)/python -c requirements.lock -e '.[platform,dev]'
+	@echo "[setup] dashboard assets (pinned npm packages: echarts, Guizhou county map)"
+	-@$(BIN)/yijian dashboard --assets-only
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

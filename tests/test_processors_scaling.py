@@ -54,6 +54,11 @@ def test_two_workers_share_partitions_and_a_kill9_loses_nothing(settings):
         send(4)
         got = collect(settings, ["std.records", "quality.issues"], lambda g: {f"{r['institution_code']}/{r['record_id']}" for r in g["std.records"]} >= sent, timeout=120)
         seen = [f"{r['institution_code']}/{r['record_id']}" for r in got["std.records"]]
+        missing = sent - set(seen)
+        if missing:  # diagnostics: where were the missing records, and what did each worker do
+            print("MISSING", sorted(missing))
+            for w in (w1, w2):
+                print(w.log_path, w.log_path.read_text(errors="replace")[-3000:])
         assert set(seen) == sent  # nothing lost
         # re-processing repeats the same records with the same ids, never new ones
         assert len(seen) >= len(sent)

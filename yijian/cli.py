@@ -25,6 +25,14 @@ app.add_typer(stack_app, name="stack")
 app.command(name="worker")(worker_command)
 app.add_typer(rules_app, name="rules")
 
+# ClickHouse stage (sinks/cli.py)
+from yijian.sinks.cli import dashboard_cmd, db_app, query_cmd, sink_cmd  # noqa: E402
+
+app.add_typer(db_app, name="db")
+app.command("sink")(sink_cmd)
+app.command("query")(query_cmd)
+app.command("dashboard")(dashboard_cmd)
+
 
 @app.command()
 def demo() -> None:

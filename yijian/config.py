@@ -48,6 +48,26 @@ class Settings(BaseSettings):
         description="clickhouse-connect DSN: chdb:///abs/path (embedded, default <home>/data/clickhouse) or https://user:pass@host:8443.",
     )
     clickhouse_database: str = Field(default="yijian", description="ClickHouse database of the platform.")
+    clickhouse_profile: Literal["local", "cluster"] = Field(
+        default="local",
+        description="DDL profile for `yijian db migrate`: local (embedded engine / single server) or cluster (ON CLUSTER, Replicated*, Distributed).",
+    )
+    clickhouse_cluster: str = Field(default="yijian", description="Cluster name for the cluster DDL profile (ON CLUSTER <name>).")
+
+    # --- sink, query endpoint and dashboard -------------------------------------------------------------
+    sink_group_id: str = Field(default="yijian-sink", description="Kafka consumer group of the ClickHouse sink.")
+    sink_batch_rows: int = Field(default=50_000, ge=1, description="Sink flushes when this many rows are buffered ...")
+    sink_batch_seconds: float = Field(default=1.0, gt=0, description="... or when the oldest buffered message is this old (seconds).")
+    sink_max_buffer_rows: int = Field(default=500_000, ge=1, description="Sink pauses consumption above this many buffered rows (bounded memory while ClickHouse is down).")
+    sink_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest back-off between ClickHouse insert retries (seconds).")
+    sink_http_host: str = Field(default="127.0.0.1", description="Address of the sink's /metrics, /health and local /query endpoint.")
+    sink_http_port: int = Field(default=8124, ge=0, description="Port of the sink's HTTP endpoint (0: none). `yijian query` and the dashboard use it when the sink owns the embedded engine.")
+    dashboard_port: int = Field(default=8125, ge=0, description="Port of `yijian dashboard` (bound to sink_http_host).")
+    quality_weights: dict[str, float] = Field(
+        default={"completeness": 30, "timeliness": 30, "consistency": 20, "validity": 10, "mapping": 10},
+        description="Weights of the institution quality score dimensions (domain.md §3.4); JSON in YIJIAN_QUALITY_WEIGHTS.",
+    )
+    timeliness_sla_seconds: int = Field(default=86_400, ge=1, description="A record is on time if received - event time <= this (seconds).")
 
     # --- keys and pseudonyms (secrets: never printed; in production from a KMS or a mounted secret) --
     keyring_path: Path | None = Field(default=None, description="Key ring file (per-institution SM4 keys, wrapped). Default <home>/keys/keyring.json.")
