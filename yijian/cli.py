@@ -9,6 +9,9 @@ from __future__ import annotations
 import typer
 
 from yijian.deploy.cli import app as stack_app
+from yijian.producers.cli import check as check_command
+from yijian.producers.cli import keys_app
+from yijian.producers.cli import send as send_command
 
 app = typer.Typer(
     name="yijian",
@@ -20,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold keys or patient data
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(keys_app, name="keys")
+app.command("send")(send_command)
+app.command("check")(check_command)
 
 
 @app.command()
