@@ -215,6 +215,9 @@ def test_heartbeat_and_manifest_on_control_topic(settings, ring):
         p.send(examples.encounter(A, 9, when=datetime(2026, 11, 3, 1, 0, tzinfo=timezone.utc)))  # next day
         assert p.flush(30) == 0
         m = p.send_manifest(day)
+        deadline = time.monotonic() + 10
+        while p.outbox.next_seq("heartbeat") == 1 and time.monotonic() < deadline:  # the periodic heartbeat
+            time.sleep(0.05)
         assert p.flush(30) == 0 and m.done()
         sent = p.outbox.last_sent_seq()
         n_control = sent.get("heartbeat", 0) + sent["manifest"]
