@@ -122,7 +122,8 @@ class HospitalProducer:
             settings.outbox_file(self.institution_code), self.institution_code, self.producer_id, settings.outbox_synchronous
         )
         self._on_sealed = on_sealed
-        self._kafka = kafka_producer(
+        self._fatal = False
+        self._kafka_factory = lambda: kafka_producer(
             settings,
             **{
                 "linger.ms": 2,
@@ -130,9 +131,10 @@ class HospitalProducer:
                 "message.timeout.ms": settings.delivery_timeout_ms,
                 "max.in.flight.requests.per.connection": 5,
                 "logger": logging.getLogger("yijian.producers.kafka"),
-                "error_cb": lambda err: log.warning("Kafka: %s", err),
+                "error_cb": self._kafka_error,
             },
         )
+        self._kafka = self._kafka_factory()
         self._cv = threading.Condition()
         self._futures: dict[tuple[str, int], Future] = {}
         self._cursor: dict[str, int] = {}  # highest seq handed to Kafka per type
@@ -308,11 +310,28 @@ class HospitalProducer:
             ).fetchone()
         return row[0] or 0
 
+    def _kafka_error(self, err) -> None:
+        log.warning("Kafka: %s", err)
+        if err.fatal():  # e.g. idempotence state lost: start a new client, the outbox still has everything
+            self._fatal = True
+
+    def _replace_kafka_client(self) -> None:
+        old, self._fatal = self._kafka, False
+        old.purge()
+        old.flush(0)
+        old.poll(0)  # failed deliveries come back: their rows stay pending
+        for rtype in list(self._inflight):
+            self._inflight[rtype] = 0
+            self._failed_at.setdefault(rtype, time.monotonic())
+        self._kafka = self._kafka_factory()
+
     def _run(self) -> None:
         while True:
             with self._cv:
                 if self._closed:
                     return
+            if self._fatal:
+                self._replace_kafka_client()
             try:
                 self._kafka.poll(0)
                 wait = self._fill()
