@@ -23,7 +23,7 @@ def test_two_workers_share_partitions_and_a_kill9_loses_nothing(settings):
     keys = {inst: ring.new(inst) for inst in institutions}
     save_keyring(settings, ring)
     w1 = Worker(settings, name="w1")
-    w2 = Worker(settings, name="w2")
+    w2 = Worker(settings, name="w2", loglevel="info")
     p = producer(settings)
     sent: set[str] = set()
     seq = {inst: 1 for inst in institutions}

@@ -11,6 +11,9 @@ import typer
 from yijian.deploy.cli import app as stack_app
 from yijian.processors.cli import worker as worker_command
 from yijian.rules.cli import app as rules_app
+from yijian.producers.cli import check as check_command
+from yijian.producers.cli import keys_app
+from yijian.producers.cli import send as send_command
 
 app = typer.Typer(
     name="yijian",
@@ -32,6 +35,9 @@ app.add_typer(db_app, name="db")
 app.command("sink")(sink_cmd)
 app.command("query")(query_cmd)
 app.command("dashboard")(dashboard_cmd)
+app.add_typer(keys_app, name="keys")
+app.command("send")(send_command)
+app.command("check")(check_command)
 
 
 @app.command()

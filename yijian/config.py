@@ -104,6 +104,35 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(default=6066, description="Port of the processors' health and Prometheus metrics endpoint.")
     worker_web_host: str = Field(default="127.0.0.1", description="Address the processors' web endpoint binds to (0.0.0.0 in a pod).")
 
+    # --- hospital SDK (yijian.producers) -------------------------------------------------------------
+    institution_code: str | None = Field(
+        default=None,
+        description="The hospital's institution code (H + 6-digit region + 5-digit sequence) the SDK and `yijian send` publish as.",
+    )
+    producer_id: str = Field(
+        default="his-1",
+        min_length=1,
+        max_length=64,
+        description="Id of this HIS installation; records are numbered without gaps per institution, producer id and record type.",
+    )
+    outbox_path: Path | None = Field(
+        default=None,
+        description="SQLite outbox of the SDK (records wait here until the broker confirms them). Default <home>/outbox/<institution>.sqlite.",
+    )
+    outbox_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite synchronous mode of the outbox: NORMAL survives a killed process, FULL also a power cut (slower).",
+    )
+    linger_ms: int = Field(default=20, ge=0, description="How long the SDK waits to fill a batch (envelope) before sealing it, in ms.")
+    batch_max_records: int = Field(default=500, ge=1, le=10_000, description="Most records in one envelope.")
+    batch_max_bytes: int = Field(default=512 * 1024, ge=1024, description="Most Avro payload bytes in one envelope.")
+    heartbeat_interval_s: float = Field(default=60.0, gt=0, description="Seconds between the SDK's heartbeats on raw.control (0 < x).")
+    delivery_timeout_ms: int = Field(
+        default=30_000,
+        ge=1000,
+        description="How long the Kafka client tries one envelope before the SDK takes it back from the outbox and retries later.",
+    )
+
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
@@ -113,6 +142,8 @@ class Settings(BaseSettings):
             self.processor_data_dir = self.home / "processors"
         if self.keyring_path is None:
             self.keyring_path = self.home / "keys" / "keyring.json"
+        if self.outbox_path is not None:
+            self.outbox_path = self.outbox_path.expanduser().resolve()
         if self.clickhouse_dsn is None:
             self.clickhouse_dsn = f"chdb://{self.home / 'data' / 'clickhouse'}"
         return self
@@ -151,6 +182,10 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_hex(16))
         return bytes.fromhex(path.read_text().strip())
+
+    def outbox_file(self, institution_code: str) -> Path:
+        """The SDK outbox of an institution: ``outbox_path`` or <home>/outbox/<institution>.sqlite."""
+        return self.outbox_path or self.home / "outbox" / f"{institution_code}.sqlite"
 
     @property
     def is_embedded_clickhouse(self) -> bool:
