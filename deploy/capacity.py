@@ -6,7 +6,7 @@ Run it:  python deploy/capacity.py            (or: python -m yijian.deploy.capac
 
 Pure Python (standard library only), so ops can run it anywhere. Every number comes from the inputs
 below; each input says where it comes from. The per-core figure is an ASSUMPTION until the benchmark
-(`yijian bench`) replaces it: one processor worker ≈ 1 core ≈ 20,000 records/s when records travel in
+(`make bench`) replaces it: one processor worker ≈ 1 core ≈ 20,000 records/s when records travel in
 batches inside envelopes (see shared/research/streaming.md: Faust pays ≈0.2 ms per Kafka message, the
 per-record work is ≈13–50 µs). Re-run with --worker-records-per-s once the benchmark has a figure.
 
