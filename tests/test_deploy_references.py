@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("rules", "list"),
     ("rules", "deployed"),
     ("rules", "rollback"),
+    ("rules", "undeploy"),
     ("rules", "lint"),
     ("rules", "test"),
     ("keys", "new"),
