@@ -16,11 +16,11 @@ GRANT ON CLUSTER yijian SELECT ON yijian.* TO yijian_analyst_province;
 -- 贵阳市 (520100): the pattern for a city; a county uses county_code instead.
 CREATE ROLE IF NOT EXISTS yijian_analyst_city_520100 ON CLUSTER yijian;
 GRANT ON CLUSTER yijian SELECT ON yijian.* TO yijian_analyst_city_520100;
-CREATE ROW POLICY OR REPLACE rp_520100 ON CLUSTER yijian ON yijian.encounters, yijian.prescription_items, yijian.charges, yijian.quality_issues, yijian.findings, yijian.rejected, yijian.daily_records, yijian.daily_quality, yijian.daily_findings FOR SELECT USING city_code = '520100' TO yijian_analyst_city_520100;
+CREATE ROW POLICY OR REPLACE rp_520100 ON CLUSTER yijian ON yijian.encounters, yijian.prescription_items, yijian.charges, yijian.quality_issues, yijian.findings, yijian.rejected, yijian.finding_handling, yijian.daily_records, yijian.daily_quality, yijian.daily_findings FOR SELECT USING city_code = '520100' TO yijian_analyst_city_520100;
 
 -- Once a table has a row policy, users without a permissive policy see no rows of it: give
 -- everyone except the region roles the whole table (service users, the province role, admins).
-CREATE ROW POLICY OR REPLACE rp_all ON CLUSTER yijian ON yijian.encounters, yijian.prescription_items, yijian.charges, yijian.quality_issues, yijian.findings, yijian.rejected, yijian.daily_records, yijian.daily_quality, yijian.daily_findings FOR SELECT USING 1 TO ALL EXCEPT yijian_analyst_city_520100;
+CREATE ROW POLICY OR REPLACE rp_all ON CLUSTER yijian ON yijian.encounters, yijian.prescription_items, yijian.charges, yijian.quality_issues, yijian.findings, yijian.rejected, yijian.finding_handling, yijian.daily_records, yijian.daily_quality, yijian.daily_findings FOR SELECT USING 1 TO ALL EXCEPT yijian_analyst_city_520100;
 
 -- Analysts: create each with a password from your secret store, e.g.
 --   CREATE USER IF NOT EXISTS analyst_gy ON CLUSTER yijian IDENTIFIED WITH sha256_password BY '<from vault>'
