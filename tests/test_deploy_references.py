@@ -49,7 +49,7 @@ _WORD = r"[a-z][a-z-]*"
 def _deployment_files() -> list[Path]:
     files = [p for p in (DEPLOY / "compose").rglob("*") if p.is_file() and p.suffix != ".json"]
     files += [p for p in (DEPLOY / "k8s").rglob("*") if p.is_file() and p.suffix != ".json"]
-    files += [DEPLOY / "Dockerfile", DEPLOY / "docker-entrypoint.sh"]
+    files += [DEPLOY / "Dockerfile", DEPLOY / "docker-entrypoint.sh", DEPLOY / "README.md"]
     return [p for p in files if "secrets" not in p.parts]
 
 
