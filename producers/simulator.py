@@ -474,10 +474,10 @@ class _Sim:
                 self.encounter(mt, f)
 
     def pick_diag(self, med_type: str, sex_free: bool = False, chronic: bool | None = None, inst: _Inst | None = None,
-                  patient: PatientIdentity | None = None, when: datetime | None = None):
+                  patient: PatientIdentity | None = None, when: datetime | None = None, exclude: tuple = ()):
         scenes = {"outpatient": ("outpatient", "any"), "emergency": ("emergency", "any"), "inpatient": ("inpatient", "any"),
                   "internet": ("any", "outpatient")}[med_type]
-        pool = [d for d in self.diags if d.scene in scenes and (not sex_free or not d.sex)
+        pool = [d for d in self.diags if d.scene in scenes and (not sex_free or not d.sex) and d.code not in exclude
                 and (chronic is None or d.chronic == chronic)]
         if patient is not None and when is not None:
             ev = when.date()
@@ -492,14 +492,15 @@ class _Sim:
 
     def encounter(self, med_type: str, fault: str | None, *, inst: _Inst | None = None, patient=None,
                   begin: datetime | None = None, force_drug=None, discharge: datetime | None = None,
-                  rinp_plan: bool | None = False, unit: str | None = None, want_rx: bool = True,
+                  rinp_plan: bool | None = None, unit: str | None = None, want_rx: bool = True,
                   exclude_drugs: frozenset[str] = frozenset()) -> dict:
         rng = self.rng
         inst = inst or self.pick_inst(med_type)
         sex_free = fault in ("sex_mismatch", "drug_sex_restriction", "duplicate_prescription")
         diag = self.pick_diag(med_type, sex_free=sex_free, inst=inst,
                               chronic=False if fault == "outpatient_days_exceeded" else None,
-                              patient=patient[0] if patient else None, when=begin)
+                              patient=patient[0] if patient else None, when=begin,
+                              exclude=("Z51.100",) if rinp_plan is False else ())
         dept_nat = diag.department
         scope = self.depts[dept_nat].scope if dept_nat in self.depts else "临床"
         docs = inst.doctors.get(scope) or inst.doctors["临床"]
@@ -508,7 +509,7 @@ class _Sim:
             doctor = next(d for d in inst.doctors["临床"] if d.antibiotic_tier == "special")
             scope = "临床"
         enc_id = self.next_id(inst, "MZ" if med_type != "inpatient" else "ZY")
-        unit = unit or enc_id
+        unit = unit or f"{inst.row.code}:{enc_id}"
         # times
         still_in = False
         if med_type == "inpatient":
@@ -549,6 +550,7 @@ class _Sim:
         rx_list: list[Prescription] = []
         faults_here: list[tuple] = []
         skip_charge_ids: set[str] = set()
+        prior: list[Charge] = []
 
         def charge(item_type: str, nat: str, cnt: Decimal, when: datetime, rxno: str | None = None, local: str | None = None,
                    price: Decimal | None = None, name: str | None = None) -> Charge:
@@ -676,9 +678,10 @@ class _Sim:
                 d += timedelta(days=1)
         for nat, cnt, when, typ in svc:
             when = self.ts(when)
-            if med_type == "inpatient" and not in_window(when):
-                continue  # sent before the simulated window (not part of this run)
             if med_type == "inpatient" and endtime is not None and when > endtime:
+                continue
+            if med_type == "inpatient" and not in_window(when):
+                prior.append(charge(typ, nat, cnt, when))  # sent before the simulated window: in the totals only
                 continue
             loc = None
             if unmapped_target == "service" and typ == "service":
@@ -728,7 +731,7 @@ class _Sim:
             self.fault_units[fault] -= 1
             fault = None
         # --- encounter ----------------------------------------------------------------------------
-        counted = [c for c in charges if c.record_id not in skip_charge_ids]
+        counted = [c for c in charges if c.record_id not in skip_charge_ids] + prior
         total = sum((c.det_item_fee_sumamt for c in counted), Decimal(0))
         fund = sum((c.fund_pay_amt for c in counted), Decimal(0))
         diags = [Diagnosis(diag_code=inst.local["diagnosis"][diag.code], diag_name=diag.name, maindiag_flag=True)]
@@ -746,7 +749,7 @@ class _Sim:
             fst = fault == "internet_first_visit_rx"
         rinp = None
         if med_type == "inpatient":
-            rinp = (diag.code == "Z51.100") if rinp_plan is not None else None
+            rinp = (diag.code == "Z51.100") if rinp_plan is None else rinp_plan
             if fault == "missing_field":
                 rinp = None
         beg_out, end_out = T(begntime), (T(endtime) if endtime is not None else None)
@@ -857,9 +860,10 @@ class _Sim:
         first = self.encounter("inpatient", None, inst=inst, discharge=dis)
         inst2 = inst if rng.random() < 0.6 else self.pick_inst("inpatient")
         adm = self.ts(dis + timedelta(hours=rng.uniform(1, 4)))
-        unit = first["enc"].record_id
+        unit = f"{inst.row.code}:{first['enc'].record_id}"
         used = frozenset(generic_key(c) for c in self._drug_codes(first))
-        second = self.encounter("inpatient", None, inst=inst2, patient=first["patient"], begin=adm, unit=unit, exclude_drugs=used)
+        second = self.encounter("inpatient", None, inst=inst2, patient=first["patient"], begin=adm, unit=unit,
+                                exclude_drugs=used, rinp_plan=False)
         self.fault("readmission_15d", unit, inst2, "encounter", second["enc"].record_id, 1,
                    {"kind": "rule", "subject": "readmission_15d",
                     "related": [{"institution_code": inst.row.code, "record_type": "encounter", "record_id": first["enc"].record_id}]})
@@ -873,7 +877,7 @@ class _Sim:
         first = self.encounter("outpatient", "duplicate_prescription", inst=inst, begin=t1, force_drug=drug)
         inst2 = self.pick_inst("outpatient", exclude=inst)
         t2 = self.ts(t1 + timedelta(hours=rng.uniform(1, 4)))
-        unit = first["enc"].record_id
+        unit = f"{inst.row.code}:{first['enc'].record_id}"
         used = frozenset(generic_key(c) for c in self._drug_codes(first)) - {generic_key(drug.code)}
         second = self.encounter("outpatient", "duplicate_prescription", inst=inst2, patient=first["patient"], begin=t2,
                                 force_drug=drug, unit=unit, exclude_drugs=used)
