@@ -16,7 +16,9 @@ How the numbers follow from the inputs (one line each, the same order as the tab
     processors       = ceil(peak records/s / (per-worker records/s × target utilisation)), at least 2
     processors (max) = ceil(peak records/s × catch-up factor / per-worker records/s)  (autoscaler ceiling)
     sinks            = same two formulas with the sink's per-replica rate
-    partitions       = max(min partitions, max replicas × growth factor), rounded up to a multiple of the brokers
+    partitions       = max(min partitions, max replicas × growth factor, brokers), rounded up to a power of two
+                       (monotone in the load — a topic's partitions can never be reduced — and spread over the
+                       brokers evenly to within one partition each)
                        (never fewer than the largest replica ceiling: a replica without a partition idles,
                        and a Faust table's changelog cannot be repartitioned later, so size for growth now)
     Kafka bytes/day  = average records/day × record size × topic amplification
@@ -71,7 +73,7 @@ class Inputs:
         metadata={"unit": "", "doc": "run at most at this share of capacity at peak (headroom for one lost node and rebalances)"},
     )
     min_replicas: int = field(default=2, metadata={"unit": "", "doc": "never fewer replicas than this (one can be drained or crash)"})
-    min_partitions: int = field(default=12, metadata={"unit": "", "doc": "never fewer partitions per data topic (cheap; leaves room to scale out without repartitioning)"})
+    min_partitions: int = field(default=16, metadata={"unit": "", "doc": "never fewer partitions per data topic (cheap; leaves room to scale out without repartitioning)"})
     growth_factor: float = field(
         default=2.0,
         metadata={"unit": "×", "doc": "partitions sized for this much growth: a Faust table's topic cannot be repartitioned later"},
@@ -142,8 +144,8 @@ def plan(i: Inputs) -> Plan:
     )
 
     widest = max(proc_max, sink_max)
-    partitions = max(i.min_partitions, _ceil(widest * i.growth_factor))
-    partitions = max(widest, brokers * _ceil(partitions / brokers))
+    needed = max(i.min_partitions, _ceil(widest * i.growth_factor), brokers)
+    partitions = 1 << (needed - 1).bit_length()
 
     ch_tb = avg_day * i.ch_bytes_per_row * 365 * i.ch_retention_years / 1e12
     shards = max(1, _ceil(ch_tb / (i.ch_shard_disk_tb * i.disk_fill)))
@@ -187,7 +189,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("processor_max_replicas", "processor replicas (autoscale max)", "peak × catch-up / per-worker rate"),
     ("sink_replicas", "sink replicas (steady peak)", "peak / (per-sink rate × utilisation), ≥ min"),
     ("sink_max_replicas", "sink replicas (autoscale max)", "peak × catch-up / per-sink rate"),
-    ("partitions", "partitions per data topic", "max(min, max replicas × growth), multiple of brokers"),
+    ("partitions", "partitions per data topic", "max(min, max replicas × growth, brokers), next power of two"),
     ("kafka_tb", "Kafka disk, TB (all replicas)", "records/day × size × amplification × retention × RF"),
     ("peak_ingress_mb_s", "Kafka peak ingress, MB/s", "peak × catch-up × size × amplification"),
     ("brokers", "Kafka brokers", "max(RF, disk, write bandwidth)"),

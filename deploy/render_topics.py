@@ -27,7 +27,7 @@ K8S_TOPICS = DEPLOY / "k8s" / "base" / "kafka" / "topics.yaml"
 COMPOSE_TOPICS = DEPLOY / "compose" / "kafka" / "topics.txt"
 
 PREFIX = "yijian."  # YIJIAN_TOPIC_PREFIX in deploy/k8s/base/app/config.yaml and compose.yaml
-PARTITIONS = 12  # data topics; deploy/capacity.py (Guizhou) and YIJIAN_TOPIC_PARTITIONS
+PARTITIONS = 16  # data topics; deploy/capacity.py (Guizhou) and YIJIAN_TOPIC_PARTITIONS
 REPLICAS = 3  # replication factor; YIJIAN_TOPIC_REPLICATION
 RETENTION_MS = 7 * 24 * 3600 * 1000  # data topics: 7 days, the replay window after a fix (runbook)
 CLUSTER = "yijian"  # the Strimzi Kafka resource's name

@@ -30,7 +30,9 @@ from yijian.processors.contracts import Lineage, encode_batch
 from yijian.processors.feedback import from_finding, from_issue, seal_feedback
 from yijian.processors.partitioning import partition_of as _partition_of
 from yijian.processors.pipeline import Outputs, Pipeline
+from yijian.processors.refdata_state import rule_context
 from yijian.processors.rules_stage import RulesStage, stale
+from yijian.refdata.catalog import RefData, Update
 from yijian.processors.tablebuffer import TableBuffer
 
 log = logging.getLogger("yijian.processors")
@@ -68,6 +70,7 @@ keys_topic = app.topic(settings.topic("keys"), value_type=bytes, key_type=bytes)
 ticks_topic = app.topic(settings.topic("control.ticks"), value_type=bytes, key_type=bytes)
 by_patient_topic = app.topic(settings.topic("std.by_patient"), value_type=bytes, key_type=bytes)
 rules_topic = app.topic(settings.topic("rules"), value_type=bytes, key_type=bytes)
+refdata_topic = app.topic(settings.topic("refdata"), value_type=bytes, key_type=bytes)
 
 # stream (institution|producer|type) → next expected sequence number
 seq_table = app.Table("seq_state", default=None, key_type=str, value_type=int)  # json changelog, string keys
@@ -76,7 +79,7 @@ inst_table = app.Table("inst_state", default=None, key_type=str)
 # patient pseudonym → history of the patient's encounters, prescriptions and charges (stateful rules)
 patient_table = app.Table("patients", default=None, key_type=str)
 
-pipeline = Pipeline(settings, load_keyring(settings))
+pipeline = Pipeline(settings, load_keyring(settings), RefData())
 rules_stage = RulesStage()
 
 
@@ -216,6 +219,20 @@ async def rule_packs(stream):
             rules_stage.on_message(key, event.value)
         except Exception:
             log.exception("unreadable rule pack message %r", event.key)
+
+
+@app.agent(refdata_topic)
+async def reference_data(stream):
+    """Code maps, registries and catalogues: every replica folds the compacted topic and follows it."""
+    async for event in stream.events():
+        try:
+            if event.value is None:
+                continue
+            pipeline.refdata.apply(Update.from_json(event.value))
+            rules_stage.set_context(rule_context(pipeline.refdata))
+        except Exception:
+            metrics.ERRORS.inc()
+            log.exception("unreadable reference data message %r", event.key)
 
 
 @app.agent(keys_topic)

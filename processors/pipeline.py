@@ -18,6 +18,7 @@ from yijian.processors import sequence
 from yijian.processors.contracts import Lineage, QualityIssue, Rejected
 from yijian.processors.pseudonym import pseudonym
 from yijian.processors.quality import check_record, issue_id, make_issue
+from yijian.refdata.identity import resident_id_problems
 from yijian.producers.envelope import EnvelopeRejected, REASONS, open_envelope
 
 BUSINESS = ("encounter", "prescription", "charge")
@@ -73,15 +74,10 @@ class Pipeline:
         return getter(institution_code) if getter else None
 
     def registered_institutions(self) -> list[str]:
-        getter = getattr(self.refdata, "institution_codes", None)
-        return list(getter()) if getter else []
+        return [i.code for i in self.refdata.institutions()] if self.refdata is not None else []
 
     def regions(self) -> dict[str, tuple[str, str]]:
-        out = {}
-        for code in self.registered_institutions():
-            inst = self.refdata.institution(code)
-            out[code] = (inst.county_code, inst.city_code)
-        return out
+        return {i.code: self.refdata.region_of(i.code) for i in self.refdata.institutions()} if self.refdata is not None else {}
 
     # --- rejection ---------------------------------------------------------------------------------
     def _reject(self, exc: EnvelopeRejected, lineage: Lineage, size: int, now: datetime) -> Rejected:
@@ -107,9 +103,10 @@ class Pipeline:
         if inst is None:
             region = code[1:7] if len(code) == 12 else ""
             return {"county_code": region, "city_code": region[:4] + "00" if region else "", "institution_level": 0, "institution_type": "", "known": False}
+        county, city = self.refdata.region_of(code)
         return {
-            "county_code": inst.county_code,
-            "city_code": inst.city_code,
+            "county_code": county,
+            "city_code": city,
             "institution_level": int(inst.level),
             "institution_type": inst.type,
             "known": True,
@@ -209,10 +206,8 @@ class Pipeline:
         id_valid = True
         region = ""
         if cert_type == "01":
-            from yijian.processors.identity import resident_id_problems
-
-            for code, fld, detail in resident_id_problems(certno, p["gend"], p["brdy"], on):
-                problems.append(("validity", code, fld, detail))
+            for code, dimension, fld, detail in resident_id_problems(certno, p["gend"], p["brdy"], on):
+                problems.append((dimension, code, fld, detail))
                 id_valid = False
             region = certno[:6] if len(certno) >= 6 else ""
         if p["brdy"] > on:

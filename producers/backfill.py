@@ -159,31 +159,24 @@ def pydantic_problems(row: int, exc: ValidationError) -> list[Problem]:
 
 
 def _resident_id_checker():
-    """``yijian.refdata.identity.validate_resident_id`` when installed; None: structural checks only."""
-    try:
-        from yijian.refdata.identity import validate_resident_id  # written by the reference-data stage
-    except ImportError:
-        return None
-    return validate_resident_id
+    """The platform's own resident ID check (GB 11643 plus agreement with sex and birth date)."""
+    from yijian.refdata.identity import resident_id_problems
+
+    return resident_id_problems
 
 
-def _id_problems(row: int, field: str, certno: str, checker) -> list[Problem]:
-    """Adapt the reference-data validator's answer (exception, bool, issue list or result object)."""
-    try:
-        result = checker(certno)
-    except ValueError as exc:
-        return [Problem(row, field, "invalid_resident_id", "居民身份证号码无效", str(exc))]
-    if result is None or result is True:
-        return []
-    if result is False:
-        return [Problem(row, field, "invalid_resident_id", "居民身份证号码无效(校验位、出生日期或地区码)", "invalid resident ID number")]
-    if isinstance(result, (list, tuple)):
-        return [Problem(row, field, "invalid_resident_id", "居民身份证号码无效", str(r)) for r in result]
-    ok = getattr(result, "ok", getattr(result, "valid", True))
-    if ok:
-        return []
-    reasons = getattr(result, "reasons", None) or getattr(result, "errors", None) or [getattr(result, "reason", "invalid")]
-    return [Problem(row, field, "invalid_resident_id", "居民身份证号码无效", str(r)) for r in reasons]
+def _id_problems(row: int, record, checker) -> list[Problem]:
+    """The platform's ID findings for this record (same codes as its quality issues)."""
+    from datetime import date, datetime
+
+    when = next((getattr(record, f) for f in ("begntime", "rx_time", "fee_ocur_time") if getattr(record, f, None)), None)
+    on = when.date() if isinstance(when, datetime) else date.today()
+    p = record.patient
+    out = []
+    for code, _dimension, fld, detail in checker(p.certno, p.gend, p.brdy, on):
+        zh, _, en = detail.partition(" / ")
+        out.append(Problem(row, fld, code, zh, en or zh))
+    return out
 
 
 def business_problems(row: int, record: Record, institution_code: str | None, checker) -> list[Problem]:
@@ -193,10 +186,10 @@ def business_problems(row: int, record: Record, institution_code: str | None, ch
         out.append(Problem(row, "institution_code", "institution_mismatch", f"机构编码应为 {institution_code}", f"institution code must be {institution_code}"))
     patient = getattr(record, "patient", None)
     if checker is not None and patient is not None and patient.psn_cert_type == "01":
-        out.extend(_id_problems(row, "patient.certno", patient.certno, checker))
+        out.extend(_id_problems(row, record, checker))
     diags = getattr(record, "diagnoses", None)
     if diags is not None and sum(1 for d in diags if d.maindiag_flag) != 1:
-        out.append(Problem(row, "diagnoses", "main_diagnosis", "应有且仅有一个主诊断", "exactly one diagnosis must be primary"))
+        out.append(Problem(row, "diagnoses", "main_diagnosis_count", "应有且仅有一个主诊断", "exactly one diagnosis must be primary"))
     return out
 
 
@@ -205,7 +198,6 @@ class CheckResult:
     rows: int
     valid: list[tuple[int, Record]]
     problems: list[Problem]
-    id_check: bool  # False: the GB 11643 check digit was not verified (reference data not installed)
 
 
 def check_rows(
@@ -241,7 +233,7 @@ def check_file(path: Path, record_type: str, institution_code: str | None = None
         problems.extend(probs)
         if rec is not None and not probs:
             valid.append((row, rec))
-    return CheckResult(n, valid, problems, _resident_id_checker() is not None)
+    return CheckResult(n, valid, problems)
 
 
 def file_key(path: Path, record_type: str) -> str:

@@ -244,8 +244,6 @@ def check(
         _fail("无法读取文件", str(exc))
     if res.problems:
         _print_problems(res.problems, limit)
-    if not res.id_check:
-        console.print("[dim]身份证校验位未检查(参考数据模块未安装) / resident ID check digits not verified (reference data module not installed)[/]")
     bad_rows = len({p.row for p in res.problems})
     console.print(f"[bold]汇总 / summary[/]: rows {res.rows}, valid {res.rows - bad_rows}, rows with problems {bad_rows}, problems {len(res.problems)}")
     if res.problems:

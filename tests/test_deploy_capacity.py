@@ -45,7 +45,8 @@ def _invariants(i: Inputs) -> None:
     # a replica without a partition idles: partitions cover the widest autoscale ceiling
     assert p.partitions >= max(p.processor_max_replicas, p.sink_max_replicas)
     assert p.partitions >= i.min_partitions
-    assert p.partitions % p.brokers == 0, "partitions spread evenly over brokers"
+    assert p.partitions >= p.brokers, "every broker leads at least one partition"
+    assert p.partitions & (p.partitions - 1) == 0, "a power of two"
     assert p.brokers >= i.replication
     assert p.clickhouse_shards >= 1 and p.clickhouse_replicas == i.ch_replicas
     # the steady-state replicas really carry the peak at the target utilisation

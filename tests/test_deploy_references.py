@@ -36,6 +36,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("keys", "revoke"),
     ("keys", "list"),
     ("replay",),
+    ("send",),
+    ("check",),
     ("config",),
     ("stack", "up"),
     ("stack", "status"),

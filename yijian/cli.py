@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from yijian.deploy.cli import app as stack_app
+from yijian.processors.cli import refdata_app
+from yijian.processors.cli import replay as replay_command
 from yijian.processors.cli import worker as worker_command
 from yijian.rules.cli import app as rules_app
 from yijian.producers.cli import check as check_command
@@ -26,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.command(name="worker")(worker_command)
+app.command(name="replay")(replay_command)
+app.add_typer(refdata_app, name="refdata")
 app.add_typer(rules_app, name="rules")
 
 # ClickHouse stage (sinks/cli.py)

@@ -129,3 +129,29 @@ def make_uscc(region: str, rng: random.Random, prefix: str = "12") -> str:
     """A valid USCC (default ``12``: 机构编制/事业单位, typical of public hospitals)."""
     body = prefix + region + "".join(rng.choice(USCC_ALPHABET) for _ in range(9))
     return body + uscc_check_char(body)
+
+
+ID_REASON_TEXT = {
+    "invalid_length": "长度不是18位 / not 18 characters",
+    "legacy_15_digit": "15位旧号码 / legacy 15-digit number",
+    "invalid_format": "含非法字符 / invalid characters",
+    "invalid_check_digit": "校验位错误 / wrong check digit",
+    "invalid_birth_date": "出生日期段无效 / invalid birth date segment",
+    "birth_after_event": "出生日期晚于就诊 / birth date after the event",
+    "unknown_region": "地区码不存在 / unknown region code",
+}
+
+
+def resident_id_problems(certno: str, sex: str, birth: date, on: date) -> list[tuple[str, str, str, str]]:
+    """(quality code, dimension, field, detail) for each way a resident ID disagrees with GB 11643 or
+    with the record. The same reasons reach hospitals from `yijian check` and from the platform.
+    Details never quote the number itself."""
+    result = check_resident_id(certno, None, on)
+    if not result.valid:
+        return [("invalid_id_number", "validity", "patient.certno", f"{result.reason}: {ID_REASON_TEXT.get(result.reason, result.reason)}")]
+    problems = []
+    if sex in ("1", "2") and sex != result.sex:
+        problems.append(("sex_mismatch", "consistency", "patient.gend", f"gend={sex}, 身份证第17位 / ID digit 17 → {result.sex}"))
+    if result.birth_date != birth:
+        problems.append(("birth_mismatch", "consistency", "patient.brdy", f"brdy={birth}, 身份证 / ID → {result.birth_date}"))
+    return problems
