@@ -100,3 +100,24 @@ def down(settings: Settings) -> str:
     if res.returncode != 0:
         raise RuntimeError(res.stderr.strip())
     return res.stderr.strip()
+
+
+def reset(settings: Settings) -> int:
+    """Empty the local stack for this topic prefix: topics, consumer groups, ClickHouse database and
+    the processors' local state. For the demo and development only; returns the topics removed."""
+    import shutil
+
+    from yijian.kafka import broker_answers, delete_groups, delete_topics_with_prefix
+
+    removed = 0
+    if broker_answers(settings):
+        removed = delete_topics_with_prefix(settings, settings.topic_prefix)
+        delete_groups(settings, [settings.processor_app_id, settings.sink_group_id])
+    if settings.is_embedded_clickhouse:
+        from yijian.sinks.client import make_client
+
+        client = make_client(settings, create=False)
+        client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database} SYNC")
+        client.close()
+    shutil.rmtree(settings.processor_data_dir, ignore_errors=True)
+    return removed

@@ -15,6 +15,7 @@ tokens make re-processing invisible. Agent concurrency stays 1 (faust-streaming 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -83,6 +84,32 @@ pipeline = Pipeline(settings, load_keyring(settings), RefData())
 rules_stage = RulesStage()
 
 
+_reference_loaded = asyncio.Event()
+_reference_loading = asyncio.Lock()
+
+
+async def reference_state_loaded() -> None:
+    """Before the first envelope: fold the refdata, rules and keys topics to their current end, so no
+    record is standardized with missing maps or evaluated without the rules in force. (The agents
+    below then follow those topics for changes.)"""
+    if _reference_loaded.is_set():
+        return
+    async with _reference_loading:
+        if _reference_loaded.is_set():
+            return
+        from yijian.processors.refdata_state import read_refdata
+        from yijian.rules.deployment import read_deployed
+
+        loop = asyncio.get_running_loop()
+        rd = await loop.run_in_executor(None, read_refdata, settings)
+        deployed = await loop.run_in_executor(None, read_deployed, settings)
+        pipeline.refdata = rd
+        rules_stage.state = deployed
+        rules_stage.set_context(rule_context(rd))
+        log.warning("reference data %s (%d institutions) and %d rule packs loaded", rd.version or "—", len(rd.institutions()), len(deployed.in_force))
+        _reference_loaded.set()
+
+
 async def emit(out: Outputs) -> None:
     key = (out.institution_code or "").encode()
     if out.rejected:
@@ -128,7 +155,7 @@ def _institution_checks(inst_table, out: Outputs, now: datetime) -> None:
             if h["record_type"] == "heartbeat":
                 control.observe_heartbeat(inst_table, inst, rec)
             elif h["record_type"] == "manifest":
-                out.quality.extend(control.reconcile_manifest(inst_table, rec, now))
+                control.hold_manifest(inst_table, rec, now)
         return
     if not out.std:
         return
@@ -137,12 +164,13 @@ def _institution_checks(inst_table, out: Outputs, now: datetime) -> None:
     out.quality.extend(control.observe_traffic(inst_table, inst, meta0["producer_id"], meta0["received_time"], now, pipeline.known_producers(inst)))
     for rec in out.std:
         if not rec["meta"].get("duplicate"):
-            control.count_received(inst_table, inst, out.record_type, rec["meta"]["event_time"], control.record_amount(out.record_type, rec))
+            control.count_received(inst_table, inst, out.record_type, rec)
         control.observe_reference(inst_table, inst, out.record_type, rec, now)
 
 
 @app.agent(raw_topics)
 async def ingest(stream):
+    await reference_state_loaded()
     async for event in stream.events():
         msg = event.message
         lineage = Lineage(topic=msg.topic, partition=msg.partition, offset=msg.offset)
@@ -172,6 +200,7 @@ async def patient_rules(stream):
     """Rule evaluation with each patient's history (records of one patient meet in one partition)."""
     from yijian.processors.contracts import decode_batch
 
+    await reference_state_loaded()
     async for event in stream.events():
         try:
             _, records = decode_batch(event.value)
@@ -289,6 +318,7 @@ async def periodic_checks(stream):
             orphans = control.orphan_issues(
                 state, now, timedelta(minutes=settings.orphan_grace_minutes), timedelta(days=settings.encounter_retention_days), owns
             )
+            orphans += control.due_manifests(state, now, timedelta(seconds=settings.manifest_grace_s), owns)
             state.flush()
             if conn or orphans:
                 await emit(Outputs(quality=conn + orphans))

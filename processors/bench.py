@@ -10,10 +10,8 @@ The data (sealed envelopes) is produced once; then, in the same run:
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from confluent_kafka import TopicPartition

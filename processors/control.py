@@ -9,11 +9,12 @@ and "unusual hours" are Beijing time.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from yijian.processors.contracts import QualityIssue
+from yijian.schemas.models import business_amount, business_date
 from yijian.processors.quality import issue_id
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -39,16 +40,6 @@ def _issue(inst: str, record_type: str, record_id: str, dimension: str, code: st
     )
 
 
-def business_date(event_time: datetime) -> date:
-    return event_time.astimezone(BEIJING).date()
-
-
-def record_amount(record_type: str, rec: dict) -> Decimal:
-    if record_type == "encounter":
-        return Decimal(str(rec["medfee_sumamt"]))
-    if record_type == "prescription":
-        return sum((Decimal(str(i["det_item_fee_sumamt"])) for i in rec["items"]), Decimal("0"))
-    return Decimal(str(rec["det_item_fee_sumamt"]))
 
 
 # --- traffic, connection, key usage ------------------------------------------------------------------
@@ -121,12 +112,45 @@ def connection_issues(state, institutions: list[str], now: datetime, silent_afte
 
 
 # --- daily manifest reconciliation -------------------------------------------------------------------
-def count_received(state, inst: str, record_type: str, event_time: datetime, amount: Decimal) -> None:
-    key = f"{inst}|recv|{record_type}|{business_date(event_time).isoformat()}"
+def count_received(state, inst: str, record_type: str, rec: dict) -> None:
+    """Count one received record submission under its business day (schemas.models.business_date)."""
+    amount = business_amount(record_type, rec)
+    key = f"{inst}|recv|{record_type}|{business_date(record_type, rec).isoformat()}"
     entry = dict(state.get(key) or {"count": 0, "amount": "0"})
     entry["count"] += 1
     entry["amount"] = str(Decimal(entry["amount"]) + amount)
     state[key] = entry
+
+
+def hold_manifest(state, manifest: dict, now: datetime) -> None:
+    """Keep a daily manifest until its grace period ends: records of that day may still be in flight
+    on the other raw topics when the manifest arrives."""
+    inst = manifest["institution_code"]
+    state[f"{inst}|manifest|{manifest['business_date'].isoformat()}|{manifest['producer_id']}"] = {
+        "received": now.isoformat(),
+        "business_date": manifest["business_date"].isoformat(),
+        "producer_id": manifest["producer_id"],
+        "entries": [{**e, "amount_sum": str(e["amount_sum"])} for e in manifest["entries"]],
+    }
+
+
+def due_manifests(state, now: datetime, grace: timedelta, owns=lambda inst: True) -> list[QualityIssue]:
+    """Reconcile every held manifest whose grace period has passed, then forget it."""
+    out = []
+    for key, value in list(state.items()):
+        parts = key.split("|")
+        if len(parts) != 4 or parts[1] != "manifest" or not owns(parts[0]):
+            continue
+        if now - datetime.fromisoformat(value["received"]) < grace:
+            continue
+        manifest = {
+            "institution_code": parts[0],
+            "business_date": datetime.fromisoformat(value["business_date"]).date(),
+            "entries": value["entries"],
+        }
+        out.extend(reconcile_manifest(state, manifest, now))
+        del state[key]
+    return out
 
 
 def reconcile_manifest(state, manifest: dict, now: datetime) -> list[QualityIssue]:

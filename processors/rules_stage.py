@@ -43,8 +43,10 @@ class RulesStage:
         packs = [self.state.in_force[k] for k in sorted(self.state.in_force)]
         engine = RuleEngine(packs, self.context)  # compiled before the swap: evaluation never sees half a rebuild
         self.engine = engine
-        self.version = ",".join(f"{p.id}@{p.version}" for p in packs)
-        log.warning("rules in force: %s (%d rules)", self.version or "none", len(engine.rules))
+        version = ",".join(f"{p.id}@{p.version}" for p in packs)
+        if version != self.version:
+            log.warning("rules in force: %s (%d rules)", version or "none", len(engine.rules))
+        self.version = version
 
     @property
     def history_days(self) -> int:

@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import Future
 from datetime import date, datetime, timezone
-from decimal import Decimal
+
 from typing import Callable, Iterable
 
 from yijian import __version__
@@ -33,13 +33,15 @@ from yijian.producers.envelope import seal
 from yijian.producers.outbox import Outbox, RecordMeta
 from yijian.schemas.codec import encode_records
 from yijian.schemas.models import (
+    BUSINESS_TIME_FIELD,
     BUSINESS_TYPES,
-    HOSPITAL_TZ,
     DailyManifest,
     FeedbackHandling,
     Heartbeat,
     Record,
     RECORD_MODELS,
+    business_amount,
+    business_date,
 )
 
 log = logging.getLogger("yijian.producers")
@@ -71,22 +73,14 @@ def record_type_of(record: Record) -> str:
 
 def record_meta(record_type: str, record: Record) -> RecordMeta:
     """Record id, version, status, business date (Beijing) and amount, kept for manifests."""
-    when: datetime | None = None
-    amount: Decimal | None = None
-    if record_type == "encounter":
-        when, amount = record.begntime, record.medfee_sumamt
-    elif record_type == "prescription":
-        when, amount = record.rx_time, sum((i.det_item_fee_sumamt for i in record.items), Decimal("0"))
-    elif record_type == "charge":
-        when, amount = record.fee_ocur_time, record.det_item_fee_sumamt
-    else:
+    if record_type not in BUSINESS_TIME_FIELD:
         return RecordMeta()
     return RecordMeta(
         record_id=record.record_id,
         version=record.version,
         status=record.status,
-        business_date=when.astimezone(HOSPITAL_TZ).date().isoformat(),
-        amount=amount,
+        business_date=business_date(record_type, record).isoformat(),
+        amount=business_amount(record_type, record),
     )
 
 

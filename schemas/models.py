@@ -272,6 +272,28 @@ class Envelope(Record):
     payload: bytes = F("密文", "SM4-GCM ciphertext and 16-byte tag of record_count concatenated Avro records")
 
 
+# --- what daily manifests count (one definition for the SDK, the platform and the simulator) ------
+BUSINESS_TIME_FIELD = {"encounter": "begntime", "prescription": "rx_time", "charge": "fee_ocur_time"}
+
+
+def _get(rec, name: str):
+    return rec[name] if isinstance(rec, dict) else getattr(rec, name)
+
+
+def business_date(record_type: str, rec) -> date:
+    """Business day (Beijing time) a record is counted under in daily manifests."""
+    return _get(rec, BUSINESS_TIME_FIELD[record_type]).astimezone(HOSPITAL_TZ).date()
+
+
+def business_amount(record_type: str, rec) -> Decimal:
+    """Amount a record contributes to a daily manifest (model or decoded dict)."""
+    if record_type == "encounter":
+        return Decimal(str(_get(rec, "medfee_sumamt")))
+    if record_type == "prescription":
+        return sum((Decimal(str(_get(i, "det_item_fee_sumamt"))) for i in _get(rec, "items")), Decimal("0"))
+    return Decimal(str(_get(rec, "det_item_fee_sumamt")))
+
+
 # Record types carried in envelopes, by the name used in headers, topics and the sink.
 RECORD_MODELS: dict[str, type[Record]] = {
     "encounter": Encounter,

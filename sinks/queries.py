@@ -84,7 +84,6 @@ def defaults(settings=None, today: date | None = None) -> dict[str, Any]:
         "date_from": today - timedelta(days=30),
         "date_to": today,
         "by_day": 0,
-        "sla_seconds": settings.timeliness_sla_seconds,
         "w_completeness": float(w.get("completeness", 0)),
         "w_timeliness": float(w.get("timeliness", 0)),
         "w_consistency": float(w.get("consistency", 0)),

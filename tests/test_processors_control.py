@@ -13,7 +13,7 @@ from yijian.keyring import KeyRing, save_keyring
 from yijian.producers.envelope import open_envelope, seal
 from yijian.schemas.models import DailyManifest, Feedback, Heartbeat, ManifestEntry
 
-FAST = dict(YIJIAN_CONTROL_INTERVAL_S="1", YIJIAN_SILENT_AFTER_MINUTES="0.05", YIJIAN_ORPHAN_GRACE_MINUTES="0.05")
+FAST = dict(YIJIAN_CONTROL_INTERVAL_S="1", YIJIAN_SILENT_AFTER_MINUTES="0.05", YIJIAN_ORPHAN_GRACE_MINUTES="0.05", YIJIAN_MANIFEST_GRACE_S="1")
 
 
 def test_feedback_heartbeat_manifest_orphans_and_connection(settings):

@@ -16,6 +16,7 @@ from yijian.rules.cli import app as rules_app
 from yijian.producers.cli import check as check_command
 from yijian.producers.cli import keys_app
 from yijian.producers.cli import send as send_command
+from yijian.producers.cli import simulate as simulate_command
 
 app = typer.Typer(
     name="yijian",
@@ -42,15 +43,23 @@ app.command("dashboard")(dashboard_cmd)
 app.add_typer(keys_app, name="keys")
 app.command("send")(send_command)
 app.command("check")(check_command)
+app.command("simulate")(simulate_command)
 
 
 @app.command()
-def demo() -> None:
-    """Run the main job locally: start the stack, push records through Kafka and ClickHouse, and
-    print what happened and where the data lives."""
+def demo(
+    institutions: int = typer.Option(200, help="Simulated hospitals across the province's 9 prefectures."),
+    encounters: int = typer.Option(3000, help="Simulated encounters (≈6 records each)."),
+    replicas: int = typer.Option(2, help="Processor replicas to run (each a `yijian worker` process)."),
+    serve: bool = typer.Option(False, help="Keep serving the dashboard at the end (Ctrl-C to stop)."),
+) -> None:
+    """Run the whole platform locally: Kafka + embedded ClickHouse, a simulated province of hospitals
+    sending SM4-encrypted records with injected faults, processor replicas, rule packs, the ClickHouse
+    sink; ends with a province summary compared with the simulator's ground truth, where the data
+    lives, how to query it and the dashboard address. Ctrl-C stops everything it started."""
     from yijian.demo import run_demo
 
-    run_demo()
+    run_demo(institutions, encounters, replicas, serve)
 
 
 @app.command()

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     clickhouse_cluster: str = Field(default="yijian", description="Cluster name for the cluster DDL profile (ON CLUSTER <name>).")
 
     # --- sink, query endpoint and dashboard -------------------------------------------------------------
-    sink_group_id: str = Field(default="yijian-sink", description="Kafka consumer group of the ClickHouse sink.")
+    sink_group_id: str | None = Field(default=None, description="Kafka consumer group of the ClickHouse sink. Default <topic_prefix>sink.")
     sink_batch_rows: int = Field(default=50_000, ge=1, description="Sink flushes when this many rows are buffered ...")
     sink_batch_seconds: float = Field(default=1.0, gt=0, description="... or when the oldest buffered message is this old (seconds).")
     sink_max_buffer_rows: int = Field(default=500_000, ge=1, description="Sink pauses consumption above this many buffered rows (bounded memory while ClickHouse is down).")
@@ -67,7 +67,6 @@ class Settings(BaseSettings):
         default={"completeness": 30, "timeliness": 30, "consistency": 20, "validity": 10, "mapping": 10},
         description="Weights of the institution quality score dimensions (domain.md §3.4); JSON in YIJIAN_QUALITY_WEIGHTS.",
     )
-    timeliness_sla_seconds: int = Field(default=86_400, ge=1, description="A record is on time if received - event time <= this (seconds).")
 
     # --- keys and pseudonyms (secrets: never printed; in production from a KMS or a mounted secret) --
     keyring_path: Path | None = Field(default=None, description="Key ring file (per-institution SM4 keys, wrapped). Default <home>/keys/keyring.json.")
@@ -99,6 +98,7 @@ class Settings(BaseSettings):
     sla_hours_charge: float = Field(default=24, gt=0, description="Timeliness SLA for charge lines (hours).")
     silent_after_minutes: float = Field(default=10, gt=0, description="An institution with no heartbeat and no traffic for this long is 'silent'.")
     orphan_grace_minutes: float = Field(default=60, gt=0, description="A charge or prescription whose encounter has not arrived after this long is a consistency issue.")
+    manifest_grace_s: float = Field(default=120, ge=0, description="A daily manifest is reconciled this long after it arrives (records of the day may still be in flight).")
     encounter_retention_days: float = Field(default=7, gt=0, description="How long processors remember encounter ids for the cross-record check.")
     control_interval_s: float = Field(default=10, gt=0, description="How often processors evaluate connection status and pending cross-record checks.")
     worker_web_port: int = Field(default=6066, description="Port of the processors' health and Prometheus metrics endpoint.")
@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _absolute_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
+        if self.sink_group_id is None:
+            self.sink_group_id = f"{self.topic_prefix}sink"
         if self.processor_app_id is None:
             self.processor_app_id = f"{self.topic_prefix}processors"
         if self.processor_data_dir is None:

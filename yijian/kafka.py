@@ -86,7 +86,20 @@ def delete_topics_with_prefix(settings: Settings, prefix: str) -> int:
                 fut.result()
             except KafkaException:
                 pass
+        deadline = time.monotonic() + 30  # deletion completes asynchronously on the broker
+        while time.monotonic() < deadline and set(names) & set(client.list_topics(timeout=10).topics):
+            time.sleep(0.2)
     return len(names)
+
+
+def delete_groups(settings: Settings, groups: list[str]) -> None:
+    """Forget consumer groups (their committed offsets); missing groups are fine."""
+    client = admin(settings)
+    for fut in client.delete_consumer_groups(groups, request_timeout=30).values():
+        try:
+            fut.result()
+        except KafkaException:
+            pass
 
 
 def producer(settings: Settings, **overrides: object) -> Producer:
@@ -116,3 +129,23 @@ def consumer(settings: Settings, group_id: str, **overrides: object) -> Consumer
     }
     conf.update(overrides)
     return Consumer(conf)
+
+
+def group_lag(settings: Settings, group_id: str, topics: list[str]) -> int:
+    """Messages not yet committed by a consumer group on ``topics`` (full names), summed over partitions."""
+    from confluent_kafka import TopicPartition
+
+    c = consumer(settings, group_id=group_id, **{"enable.auto.commit": False})
+    try:
+        tps = []
+        for t in topics:
+            md = c.list_topics(t, timeout=10).topics.get(t)
+            tps += [TopicPartition(t, p) for p in (md.partitions if md else {})]
+        committed = c.committed(tps, timeout=10)
+        lag = 0
+        for tp in committed:
+            lo, hi = c.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            lag += hi - (tp.offset if tp.offset >= 0 else lo)
+        return lag
+    finally:
+        c.close()

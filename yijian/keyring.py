@@ -172,7 +172,10 @@ class KeyRing:
             try:
                 material = sm4_gcm_decrypt(master, raw[:12], raw[12:], item["key_id"].encode())
             except IntegrityError:
-                raise ValueError(f"cannot unwrap key {item['key_id']}: wrong master key or altered file") from None
+                raise ValueError(
+                    f"cannot unwrap key {item['key_id']}: wrong master key (YIJIAN_KEYRING_MASTER_KEY, or <home>/keys/master.key "
+                    "when unset) or an altered key ring file"
+                ) from None
             entries.append(
                 KeyEntry(
                     key_id=item["key_id"],

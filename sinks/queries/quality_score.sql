@@ -1,6 +1,6 @@
 -- name: quality_score
--- description: Institution data-quality score and ranking (domain.md §3.4). Per unit: records (latest versions, cancelled excluded), completeness = 1 - records with a completeness issue / records; timeliness = records received within sla_seconds of the event / records; consistency and validity likewise from quality issues; mapping = 1 - records carrying unmapped local codes / records; score = 100 * weighted mean (weights are parameters, default from Settings.quality_weights); rank 1 = best.
--- parameters: level String (province|city|county|institution), date_from Date, date_to Date, sla_seconds UInt32, w_completeness Float64, w_timeliness Float64, w_consistency Float64, w_validity Float64, w_mapping Float64
+-- description: Institution data-quality score and ranking (domain.md §3.4). Per unit: records (latest versions, cancelled excluded), completeness = 1 - records with a completeness issue / records; timeliness = 1 - records with a timeliness issue (processors' per-record-type SLA) / records; consistency and validity likewise from quality issues; mapping = 1 - records carrying unmapped local codes / records; score = 100 * weighted mean (weights are parameters, default from Settings.quality_weights); rank 1 = best.
+-- parameters: level String (province|city|county|institution), date_from Date, date_to Date, w_completeness Float64, w_timeliness Float64, w_consistency Float64, w_validity Float64, w_mapping Float64
 -- grain: one row per unit of the level
 WITH
 recs AS (
@@ -20,6 +20,7 @@ recs AS (
 iss AS (
     SELECT institution_code, record_type, record_id,
            max(dimension = 'completeness') AS completeness_issue,
+           max(dimension = 'timeliness') AS timeliness_issue,
            max(dimension = 'consistency') AS consistency_issue,
            max(dimension = 'validity') AS validity_issue
     FROM quality_issues FINAL
@@ -35,7 +36,7 @@ per_unit AS (
         count() AS records,
         uniqExact(r.institution_code) AS institutions,
         1 - sum(i.completeness_issue) / count() AS completeness,
-        countIf(dateDiff('second', r.event_time, r.received_time) <= {sla_seconds:UInt32}) / count() AS timeliness,
+        1 - sum(i.timeliness_issue) / count() AS timeliness,
         1 - sum(i.consistency_issue) / count() AS consistency,
         1 - sum(i.validity_issue) / count() AS validity,
         1 - sum(r.unmapped_flag) / count() AS mapping

@@ -1,6 +1,6 @@
 -- name: timeliness
--- description: Reporting latency (received - event time) percentiles and on-time rate per unit and day, from the daily_records rollup (percentiles: t-digest, approximate) and the facts (on-time rate, latest versions).
--- parameters: level String (province|city|county|institution), date_from Date, date_to Date, by_day UInt8 (1: one row per day), sla_seconds UInt32
+-- description: Reporting latency (received - event time) percentiles and on-time rate per unit and day, from the daily_records rollup (percentiles: t-digest, approximate) and the facts (on-time rate of encounters: not flagged late by the processors, whose SLA is per record type; latest versions).
+-- parameters: level String (province|city|county|institution), date_from Date, date_to Date, by_day UInt8 (1: one row per day)
 -- grain: unit x day (day = date_to when by_day = 0)
 WITH
 lat AS (
@@ -19,7 +19,8 @@ ontime AS (
         multiIf({level:String} = 'province', concat(substring(county_code, 1, 2), '0000'),
                 {level:String} = 'city', city_code, {level:String} = 'county', county_code, institution_code) AS unit,
         if({by_day:UInt8} = 1, toDate(event_time, 'Asia/Shanghai'), {date_to:Date}) AS d,
-        countIf(dateDiff('second', event_time, received_time) <= {sla_seconds:UInt32}) / count() AS on_time_rate
+        countIf((institution_code, record_id) NOT IN (
+            SELECT institution_code, record_id FROM quality_issues FINAL WHERE record_type = 'encounter' AND code = 'late')) / count() AS on_time_rate
     FROM encounters FINAL
     WHERE status != 'cancelled' AND toDate(event_time, 'Asia/Shanghai') BETWEEN {date_from:Date} AND {date_to:Date}
     GROUP BY unit, d
