@@ -35,18 +35,48 @@ def worker_env(settings, **extra: str) -> dict[str, str]:
 
 
 class Worker:
+    """One `yijian worker` subprocess with its own web port, data folder and log file."""
+
     def __init__(self, settings, name: str = "w1", loglevel: str = "warn", **env: str) -> None:
         env.setdefault("YIJIAN_PROCESSOR_DATA_DIR", str(Path(settings.home) / "processors" / name))
         self.env = worker_env(settings, **env)
         self.port = int(self.env["YIJIAN_WORKER_WEB_PORT"])
         self.log_path = Path(settings.home) / f"worker-{name}.log"
         settings.home.mkdir(parents=True, exist_ok=True)
+        self.loglevel = loglevel
+        self.cwd = settings.home
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yijian.cli", "worker", "-l", loglevel],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=settings.home,
+            [sys.executable, "-m", "yijian.cli", "worker", "-l", self.loglevel],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cwd,
             start_new_session=True,  # Ctrl-C in a terminal reaches the parent, which stops us cleanly
         )
+
+    def restart(self) -> None:
+        """Kill and start again (what a liveness probe does to a stalled replica)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+        self.restarts += 1
+        self._start()
+
+    def health_status(self) -> int | None:
+        """HTTP status of /health (200 ok, 503 stalled), None when it does not answer."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -73,6 +103,35 @@ class Worker:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+
+class Supervisor:
+    """Restarts replicas whose /health says they are stalled (a liveness probe, locally)."""
+
+    def __init__(self, workers: list[Worker], interval: float = 5.0, on_restart=None) -> None:
+        import threading
+
+        self.workers = workers
+        self.interval = interval
+        self.on_restart = on_restart
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+
+    def start(self) -> "Supervisor":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for w in list(self.workers):
+                if w.proc.poll() is None and w.health_status() == 503:
+                    w.restart()
+                    if self.on_restart:
+                        self.on_restart(w)
 
 
 def collect(settings, topics: list[str], until, timeout: float = 90, raw: bool = False) -> dict[str, list]:

@@ -35,6 +35,7 @@ from yijian.processors.refdata_state import rule_context
 from yijian.processors.rules_stage import RulesStage, stale
 from yijian.refdata.catalog import RefData, Update
 from yijian.processors.tablebuffer import TableBuffer
+from yijian.processors.watchdog import StallWatch
 
 log = logging.getLogger("yijian.processors")
 settings = get_settings()
@@ -82,6 +83,8 @@ patient_table = app.Table("patients", default=None, key_type=str)
 
 pipeline = Pipeline(settings, load_keyring(settings), RefData())
 rules_stage = RulesStage()
+watch = StallWatch(settings.stall_after_s)
+RAW_NAMES = {settings.topic(f"raw.{t}") for t in ("encounter", "prescription", "charge", "control")}
 
 
 _reference_loaded = asyncio.Event()
@@ -176,6 +179,7 @@ async def ingest(stream):
         lineage = Lineage(topic=msg.topic, partition=msg.partition, offset=msg.offset)
         received = datetime.fromtimestamp(msg.timestamp, tz=timezone.utc) if msg.timestamp else datetime.now(timezone.utc)
         metrics.ENVELOPES.labels(msg.topic).inc()
+        watch.processed(msg.topic, msg.partition, msg.offset)
         t0 = time.perf_counter()
         try:
             seq_state = TableBuffer(seq_table)
@@ -336,9 +340,24 @@ async def metrics_page(web, request):
     return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
+def stalled_partitions() -> dict[str, dict]:
+    owned = {}
+    for tp in app.consumer.assignment() if app.consumer else set():
+        if tp.topic in RAW_NAMES:
+            try:
+                owned[(tp.topic, tp.partition)] = app.consumer.highwater(tp)
+            except Exception:  # no fetch yet for this partition
+                continue
+    return watch.stalled(owned)
+
+
 @app.page("/health")
 async def health_page(web, request):
     assigned = app.consumer.assignment() if app.consumer else set()
+    stalled = stalled_partitions()
+    if stalled:
+        log.error("stalled partitions (waiting messages, no progress for %ss): %s", settings.stall_after_s, stalled)
+        return web.json({"status": "stalled", "stalled": stalled, "partitions_assigned": len(assigned)}, status=503)
     return web.json({
         "status": "ok",
         "partitions_assigned": len(assigned),

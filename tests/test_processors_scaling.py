@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from yijian.deploy.local import Worker, collect
+from yijian.deploy.local import Supervisor, Worker, collect
 from yijian.kafka import producer
 from yijian.keyring import KeyRing, save_keyring
 from yijian.producers.envelope import seal
@@ -22,8 +22,8 @@ def test_two_workers_share_partitions_and_a_kill9_loses_nothing(settings):
     ring = KeyRing()
     keys = {inst: ring.new(inst) for inst in institutions}
     save_keyring(settings, ring)
-    w1 = Worker(settings, name="w1")
-    w2 = Worker(settings, name="w2", loglevel="info")
+    w1 = Worker(settings, name="w1", YIJIAN_STALL_AFTER_S="20")
+    w2 = Worker(settings, name="w2", loglevel="info", YIJIAN_STALL_AFTER_S="20")
     p = producer(settings)
     sent: set[str] = set()
     seq = {inst: 1 for inst in institutions}
@@ -51,6 +51,8 @@ def test_two_workers_share_partitions_and_a_kill9_loses_nothing(settings):
         collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= len(sent) // 2)
         assert _metric(w1, "yijian_envelopes_total") > 0 and _metric(w2, "yijian_envelopes_total") > 0, "both replicas take a share"
         w1.kill9()
+        # as in production, a liveness probe restarts a replica that reports a stalled partition
+        supervisor = Supervisor([w2], interval=2).start()
         send(4)
         got = collect(settings, ["std.records", "quality.issues"], lambda g: {f"{r['institution_code']}/{r['record_id']}" for r in g["std.records"]} >= sent, timeout=120)
         seen = [f"{r['institution_code']}/{r['record_id']}" for r in got["std.records"]]
@@ -63,6 +65,22 @@ def test_two_workers_share_partitions_and_a_kill9_loses_nothing(settings):
         # re-processing repeats the same records with the same ids, never new ones
         assert len(seen) >= len(sent)
         assert not [q for q in got["quality.issues"] if q["code"] == "seq_gap"], "no false gap after failover"
+        supervisor.stop()
     finally:
         w2.stop()
         w1.stop()
+
+
+def test_stall_watch_reports_only_partitions_with_waiting_messages_and_no_progress():
+    from yijian.processors.watchdog import StallWatch
+
+    w = StallWatch(stall_after=10)
+    owned = {("raw.charge", 0): 8, ("raw.charge", 1): 5}
+    assert w.stalled(owned, now=0) == {}  # clocks start
+    w.processed("raw.charge", 1, 4, now=5)  # partition 1 is fully processed (next offset 5)
+    stalled = w.stalled(owned, now=11)
+    assert set(stalled) == {"raw.charge:0"} and stalled["raw.charge:0"]["waiting"] == 8
+    w.processed("raw.charge", 0, 7, now=12)  # progress clears it
+    assert w.stalled(owned, now=13) == {}
+    assert w.stalled({("raw.charge", 1): 9}, now=30) == {"raw.charge:1": {"waiting": 4, "idle_seconds": 25.0}}
+    assert ("raw.charge", 0) not in w.progress  # revoked partitions are forgotten

@@ -17,10 +17,13 @@ from rich.table import Table
 from yijian.config import Settings, get_settings
 
 
-def bench_settings(base: Settings) -> Settings:
-    """Own topics, home and consumer groups for one run (a fresh Settings: derived paths follow home)."""
-    tag = uuid.uuid4().hex[:8]
-    return Settings(home=base.home / "bench" / tag, topic_prefix=f"bench{tag}.", kafka_bootstrap=base.kafka_bootstrap)
+def bench_settings(base: Settings, section: str = "") -> Settings:
+    """Own topics, home and consumer groups for one run (a fresh Settings: derived paths follow home);
+    ``section`` gets its own topic prefix under the run's, sharing the run's ClickHouse folder."""
+    home = base.home if section else base.home / "bench" / uuid.uuid4().hex[:8]
+    prefix = f"{base.topic_prefix}{section}." if section else f"bench{home.name}."
+    return Settings(home=home, topic_prefix=prefix, kafka_bootstrap=base.kafka_bootstrap,
+                    clickhouse_dsn=base.clickhouse_dsn if section else None)
 
 
 def run(records: int, out: Path, smoke: bool = False) -> dict:
@@ -28,26 +31,34 @@ def run(records: int, out: Path, smoke: bool = False) -> dict:
     from yijian.kafka import delete_topics_with_prefix
 
     console = Console()
-    base = get_settings()
-    stack.up(base, create_topics=False)
-    settings = bench_settings(base)
+    settings = bench_settings(get_settings())
+    stack.up(settings)  # the broker (started if needed), this run's topics and its own ClickHouse folder
     report: dict = {
         "started": datetime.now(timezone.utc).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
         "smoke": smoke,
         "sections": {},
     }
+    from yijian.kafka import ensure_topics
+    from yijian.processors.bench import bench_processors
+    from yijian.producers.bench import bench_sdk
+    from yijian.rules.bench import bench_engine
+    from yijian.sinks.bench import bench_sink
+
+    sections = (
+        ("sdk", "hospital SDK: validate+encode+outbox+encrypt+publish vs raw publish of the same envelopes", lambda s: bench_sdk(s, records)),
+        ("processors", "one worker end to end vs a plain decrypt+decode loop; rules on vs off", lambda s: bench_processors(s, n_records=records)),
+        ("rules_engine", "rule engine in-process: all packs vs none", lambda s: bench_engine(min(records, 5000))),
+        ("sink", "ClickHouse sink rows/s and received → queryable latency", lambda s: bench_sink(s, n_rows=max(records, 5000))),
+    )
     try:
-        from yijian.processors.bench import bench_processors
-
-        with console.status(f"processors: {records} records ..."):
-            t = time.perf_counter()
-            report["sections"]["processors"] = bench_processors(settings, n_records=records)
-            report["sections"]["processors"]["seconds"] = round(time.perf_counter() - t, 1)
-        from yijian.rules.bench import bench_engine
-
-        with console.status("rules engine ..."):
-            report["sections"]["rules_engine"] = bench_engine(min(records, 5000))
+        for name, what, fn in sections:
+            section = bench_settings(settings, name)
+            ensure_topics(section)
+            with console.status(f"{name}: {what} ..."):
+                t = time.perf_counter()
+                report["sections"][name] = fn(section)
+                report["sections"][name]["section_seconds"] = round(time.perf_counter() - t, 1)
     finally:
         delete_topics_with_prefix(settings, settings.topic_prefix)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -28,6 +28,7 @@ class Demo:
         self.console = console
         self.stop = threading.Event()
         self.workers: list = []
+        self.supervisor = None
         self.sink = None
         self.sink_thread: threading.Thread | None = None
         self.sink_server = None
@@ -66,7 +67,8 @@ class Demo:
 
         for i in range(replicas):
             # compressed time for the demo: reconcile manifests and check connections within seconds
-            self.workers.append(Worker(self.settings, name=f"w{i + 1}", YIJIAN_CONTROL_INTERVAL_S="2", YIJIAN_MANIFEST_GRACE_S="4"))
+            self.workers.append(Worker(self.settings, name=f"w{i + 1}", YIJIAN_CONTROL_INTERVAL_S="2", YIJIAN_MANIFEST_GRACE_S="4",
+                                       YIJIAN_STALL_AFTER_S="20"))
         with self.console.status(f"starting {replicas} processor replicas ..."):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -74,6 +76,10 @@ class Demo:
                 if all(shares):
                     break
                 time.sleep(0.5)
+        from yijian.deploy.local import Supervisor
+
+        self.supervisor = Supervisor(self.workers, on_restart=lambda w: self.console.print(
+            f"[yellow]replica {w.log_path.stem} reported a stalled partition: restarted (as a liveness probe would)[/]")).start()
         logs = ", ".join(str(w.log_path) for w in self.workers)
         self.console.print(f"[green]✓[/] {replicas} processor replicas share the partitions ({shares}); logs: {logs}")
 
@@ -108,6 +114,8 @@ class Demo:
 
     def shutdown(self) -> None:
         self.stop.set()
+        if self.supervisor:
+            self.supervisor.stop()
         for w in self.workers:
             w.stop()
         if self.sink_thread:
