@@ -62,7 +62,9 @@ app = faust.App(
     web_tables_enabled=False,  # /table would serve table contents (patient-related state)
 )
 
-raw_topics = app.topic(*(settings.topic(f"raw.{t}") for t in ("encounter", "prescription", "charge", "control")), value_type=bytes, key_type=bytes)
+RAW_INPUTS = [settings.topic(f"raw.{t}") for t in ("encounter", "prescription", "charge", "control")] + [settings.topic("feedback.handling")]
+raw_topics = app.topic(*RAW_INPUTS, value_type=bytes, key_type=bytes)
+handling_topic = app.topic(settings.topic("handling.records"), value_type=bytes, key_type=bytes)
 std_topic = app.topic(settings.topic("std.records"), value_type=bytes, key_type=bytes)
 quality_topic = app.topic(settings.topic("quality.issues"), value_type=bytes, key_type=bytes)
 rejected_topic = app.topic(settings.topic("rejected"), value_type=bytes, key_type=bytes)
@@ -84,7 +86,7 @@ patient_table = app.Table("patients", default=None, key_type=str)
 pipeline = Pipeline(settings, load_keyring(settings), RefData())
 rules_stage = RulesStage()
 watch = StallWatch(settings.stall_after_s)
-RAW_NAMES = {settings.topic(f"raw.{t}") for t in ("encounter", "prescription", "charge", "control")}
+RAW_NAMES = set(RAW_INPUTS)
 
 
 _reference_loaded = asyncio.Event()
@@ -150,6 +152,8 @@ def institution_checks(out: Outputs, now: datetime) -> None:
 
 
 def _institution_checks(inst_table, out: Outputs, now: datetime) -> None:
+    if out.control is not None and out.control["header"]["record_type"] == "feedback_handling":
+        return
     if out.control is not None:
         h = out.control["header"]
         inst = h["institution_code"]
@@ -191,6 +195,9 @@ async def ingest(stream):
             log.exception("unexpected error on %s:%s:%s", msg.topic, msg.partition, msg.offset)
             continue
         metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
+        if out.control is not None and out.record_type == "feedback_handling":
+            await emit_handling(out, lineage)
+            continue
         if out.std:
             metrics.RECORDS_IN.labels(out.record_type).inc(len(out.std))
             done = time.time()
@@ -223,6 +230,21 @@ async def patient_rules(stream):
         except Exception:
             metrics.ERRORS.inc()
             log.exception("rule evaluation failed on %s:%s", event.message.partition, event.message.offset)
+
+
+async def emit_handling(out: Outputs, lineage: Lineage) -> None:
+    """A hospital's acknowledgements and explanations of findings, for the sink (table finding_handling).
+    The institution is the one the envelope's key authenticates, whatever the record claims."""
+    inst = out.control["header"]["institution_code"]
+    items = []
+    for index, rec in enumerate(out.control["records"]):
+        if rec["institution_code"] != inst:
+            log.warning("handling for another institution (%s) in an envelope of %s: ignored", rec["institution_code"], inst)
+            continue
+        items.append({**rec, "lineage": Lineage(topic=lineage.topic, partition=lineage.partition, offset=lineage.offset, index=index)})
+    if items:
+        metrics.RECORDS_OUT.labels("handling").inc(len(items))
+        await handling_topic.send(key=inst.encode(), value=encode_batch("handling", items))
 
 
 async def emit_findings(out: Outputs) -> None:

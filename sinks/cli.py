@@ -88,7 +88,7 @@ def _serve_sink(s, sink):
 
 def sink_cmd() -> None:
     """Run the ClickHouse sink: consume std.records, quality.issues, findings, rejected and
-    feedback.handling, write them in batches (exactly-once in effect: dedup tokens + ReplacingMergeTree),
+    handling.records, write them in batches (exactly-once in effect: dedup tokens + ReplacingMergeTree),
     commit offsets only after ClickHouse acknowledged. Applies pending migrations first.
 
     Serves http://<sink_http_host>:<sink_http_port>/health and /metrics (Prometheus); with the

@@ -1,7 +1,7 @@
 """The ClickHouse sink: internal topics → ClickHouse, batched, idempotent, never losing a record.
 
 Loop (``poll_once``): consume JSON batches from std.records, quality.issues, findings, rejected and
-feedback.handling; convert them to rows per table; flush when ``sink_batch_rows`` rows are buffered
+handling.records; convert them to rows per table; flush when ``sink_batch_rows`` rows are buffered
 or the oldest buffered message is ``sink_batch_seconds`` old. A flush inserts, per source
 (topic, partition) and table, one Arrow block with the deterministic
 ``insert_deduplication_token = f"{topic}:{partition}:{first}-{last}"``, and only after every insert
@@ -28,7 +28,7 @@ from yijian.sinks.convert import CONVERTERS, ArrowSchemas, undecodable_row
 
 log = logging.getLogger("yijian.sink")
 
-SOURCE_TOPICS = ("std.records", "quality.issues", "findings", "rejected", "feedback.handling")
+SOURCE_TOPICS = ("std.records", "quality.issues", "findings", "rejected", "handling.records")
 
 
 @dataclass

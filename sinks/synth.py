@@ -231,7 +231,7 @@ def generate(n_institutions: int = 30, encounters_per_inst: int = 10, day: date 
     for code, items in std_items.items():
         for i in range(0, len(items), batch_size):
             prov.batches.append(Batch("std.records", "std", items[i:i + batch_size], code))
-    for topic, kind, items in (("quality.issues", "quality", quality), ("findings", "finding", findings), ("rejected", "rejected", rejected), ("feedback.handling", "handling", handling)):
+    for topic, kind, items in (("quality.issues", "quality", quality), ("findings", "finding", findings), ("rejected", "rejected", rejected), ("handling.records", "handling", handling)):
         for i in range(0, len(items), batch_size):
             prov.batches.append(Batch(topic, kind, items[i:i + batch_size], items[i]["institution_code"] or "none"))
     return prov

@@ -141,3 +141,37 @@ def test_rules_deployed_while_worker_runs_fire_without_restart_and_carry_version
         assert json.loads(body)["rules"] == len(pack.rules)
     finally:
         worker.stop()
+
+
+def test_hospital_handling_of_a_finding_reaches_clickhouse(settings):
+    """SDK → feedback.handling (encrypted) → processors (verify, decrypt) → handling.records → sink → finding_handling."""
+    import time
+
+    from yijian.producers.producer import HospitalProducer
+    from yijian.schemas.models import FeedbackHandling
+    from yijian.sinks.sink import ClickHouseSink
+
+    ring = KeyRing()
+    ring.new(INST)
+    save_keyring(settings, ring)
+    worker = Worker(settings)
+    try:
+        with HospitalProducer(settings, INST, keyring=ring, heartbeats=False) as hospital:
+            hospital.handle_feedback(FeedbackHandling(
+                feedback_id="F-0001", institution_code=INST, dspo_way="explain", dspo_way_rea="急诊抢救，已补录说明",
+                handler_code="D520102000001", handled_time=datetime.now(timezone.utc),
+            ))
+            assert hospital.flush(30) == 0
+        got = collect(settings, ["handling.records"], lambda g: len(g["handling.records"]) >= 1)
+        assert got["handling.records"][0]["feedback_id"] == "F-0001"
+        sink = ClickHouseSink(settings)
+        deadline = time.monotonic() + 60
+        rows = []
+        while time.monotonic() < deadline and not rows:
+            sink.poll_once(timeout=0.5)
+            sink.flush()
+            rows = sink.client.query("SELECT dspo_way, dspo_way_rea, institution_code FROM finding_handling FINAL").result_rows
+        sink.close()
+        assert rows == [("explain", "急诊抢救，已补录说明", INST)]
+    finally:
+        worker.stop()

@@ -39,6 +39,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("rejected", "What could not be accepted, with a reason code and a pointer to the original."),
     TopicSpec("feedback", "Findings and quality issues for hospitals, encrypted to each institution's key."),
     TopicSpec("feedback.handling", "Hospitals' handling of findings (acknowledge / explain), encrypted envelopes."),
+    TopicSpec("handling.records", "Hospitals' handling of findings, verified and decrypted by the processors, for the sink."),
     TopicSpec("rules", "Rule packs in force (compacted, key = pack id).", compacted=True, partitions=1),
     TopicSpec("refdata", "Reference data: code maps, registries, catalogues (compacted).", compacted=True, partitions=1),
     TopicSpec("keys", "Key ring events: new, rotated, revoked institution keys (compacted; no key material in clear).", compacted=True, partitions=1),
