@@ -175,3 +175,52 @@ def test_hospital_handling_of_a_finding_reaches_clickhouse(settings):
         assert rows == [("explain", "急诊抢救，已补录说明", INST)]
     finally:
         worker.stop()
+
+
+def test_reference_data_changed_while_running_and_replay_restandardizes(settings, tmp_path):
+    """A code mapping published while the worker runs applies to new records at once; `replay`
+    re-standardizes the records that arrived before it (same ids: the sink replaces them)."""
+    import time
+
+    from yijian.processors.pipeline import Pipeline
+    from yijian.processors.refdata_state import publish, read_refdata, updates_from_csv
+    from yijian.processors.replay import Replayer
+
+    def code_map(rows: list[str]) -> list:
+        path = tmp_path / "code_maps.csv"
+        path.write_text("institution_code,kind,local_code,national_code\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        return updates_from_csv(path, "code_maps")
+
+    ring = KeyRing()
+    key = ring.new(INST)
+    save_keyring(settings, ring)
+    first = [f"{INST},department,NK01,A03"]
+    publish(settings, code_map(first))
+    worker = Worker(settings)
+    try:
+        p = producer(settings)
+        started = datetime.now(timezone.utc)
+        p.produce(settings.topic("raw.encounter"), key=INST, value=seal("encounter", [encounter(1)], key, "his-1", 1))
+        assert p.flush(30) == 0
+        got = collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= 1)
+        e1 = got["std.records"][0]
+        assert e1["dept_std"] == "A03" and e1["diagnoses"][0]["icd_code"] is None and e1["meta"]["unmapped"] == ["diagnosis:LJ18.9"]
+
+        publish(settings, code_map(first + [f"{INST},diagnosis,LJ18.9,J18.900"]))  # the mapping arrives
+        time.sleep(3)
+        p.produce(settings.topic("raw.encounter"), key=INST, value=seal("encounter", [encounter(2)], key, "his-1", 2))
+        assert p.flush(30) == 0
+        got = collect(settings, ["std.records"], lambda g: any(r["record_id"] == "E2" for r in g["std.records"]))
+        e2 = next(r for r in got["std.records"] if r["record_id"] == "E2")
+        assert e2["diagnoses"][0]["icd_code"] == "J18.900" and e2["meta"]["unmapped"] == []
+
+        replayer = Replayer(settings, Pipeline(settings, ring, read_refdata(settings)))
+        report = replayer.replay_since(started)
+        replayer.close()
+        assert report.envelopes == 2 and report.records == 2 and not report.rejected_again
+        got = collect(settings, ["std.records"], lambda g: sum(r["record_id"] == "E1" for r in g["std.records"]) >= 2)
+        e1_again = [r for r in got["std.records"] if r["record_id"] == "E1"][-1]
+        assert e1_again["diagnoses"][0]["icd_code"] == "J18.900"
+        assert (e1_again["version"], e1_again["meta"]["lineage"]) == (e1["version"], e1["meta"]["lineage"])  # same row for the sink
+    finally:
+        worker.stop()
