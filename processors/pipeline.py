@@ -169,6 +169,25 @@ class Pipeline:
                 out.std[-1]["meta"]["duplicate"] = True  # re-delivered: output again (idempotent), count once
         return out
 
+    def standardize_one(self, record_type: str, record, producer_id: str = "check") -> Outputs:
+        """Standardize and quality-check one source record outside the stream (no envelope): what a
+        hospital runs before submitting (事前, `yijian check --rules`)."""
+        from yijian.schemas.codec import to_avro_dict
+
+        now = datetime.now(timezone.utc)
+        rec = to_avro_dict(record) if not isinstance(record, dict) else dict(record)
+        inst = self._institution(rec["institution_code"])
+        h = {"institution_code": rec["institution_code"], "producer_id": producer_id, "key_id": "", "schema_fp": "", "first_seq": 0}
+        base_meta = {
+            "record_type": record_type, "institution_code": rec["institution_code"], "county_code": inst["county_code"],
+            "city_code": inst["city_code"], "institution_level": inst["institution_level"], "institution_type": inst["institution_type"],
+            "producer_id": producer_id, "key_id": "", "schema_fp": "", "received_time": now, "processed_time": now,
+            "refdata_version": getattr(self.refdata, "version", ""),
+        }
+        out = Outputs(record_type=record_type, institution_code=rec["institution_code"])
+        self._standardize(record_type, rec, 0, h, base_meta, Lineage(topic="", partition=0, offset=0), now, out)
+        return out
+
     def _standardize(self, record_type: str, rec: dict, index: int, h: dict, base_meta: dict, lineage: Lineage, now: datetime, out: Outputs) -> None:
         inst_code = h["institution_code"]
         meta = {

@@ -140,6 +140,8 @@ class PrescriberRegistration(Template):
         code = f.practitioner
         if not env.note(f"有医师代码 ({code!r})", bool(code)):
             return []
+        if not env.note("执业注册库已加载", bool(env.context.prescribers)):
+            return []  # no registry loaded: the input is unknown, so the rule stays silent
         doc = env.context.prescribers.get(code)
         if env.note(f"{code} 不在执业注册库", doc is None):
             why = "不在医师执业注册库中"
