@@ -23,5 +23,5 @@ def test_check_with_rules_reports_rule_findings_and_platform_quality_codes(tmp_p
     enc = tmp_path / "enc.jsonl"
     enc.write_text(encounter(1, patient=patient(gend="1")).model_dump_json() + "\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["check", str(enc), "--type", "encounter", "--rules"], env={"COLUMNS": "200"})
-    assert result.exit_code == 1 and "sex_mismatch" in result.output  # the platform's own quality code
+    assert result.exit_code == 1 and "patient.gend" in result.output  # the platform's own sex-vs-ID check
     config.get_settings.cache_clear()
