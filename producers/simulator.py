@@ -192,7 +192,9 @@ class _Sim:
         self.regions = regions
         self.readmission_days = readmission_days
         self.cat = RefData.fixtures()
-        self.drugs = self.cat.rows("drugs")
+        self.catalogue_drugs = self.cat.rows("drugs")
+        # the simulated prescribers keep to drugs without a 限定支付范围/使用限制 (rule knowledge points)
+        self.drugs = [d for d in self.catalogue_drugs if not d.restriction]
         self.diags = self.cat.rows("diagnoses")
         self.services = {r.code: r for r in self.cat.rows("services")}
         self.consumables = self.cat.rows("consumables")
@@ -303,13 +305,13 @@ class _Sim:
         kinds = {
             "diagnosis": [(r.code, r.name) for r in self.diags],
             "operation": [(r.code, r.name) for r in self.cat.rows("operations")],
-            "drug": [(r.code, r.generic_name) for r in self.drugs],
+            "drug": [(r.code, r.generic_name) for r in self.catalogue_drugs],
             "service": [(r.code, r.name) for r in self.services.values()],
             "consumable": [(r.code, r.name) for r in self.consumables],
             "department": [(r.code, r.name) for r in self.depts.values()],
         }
         prefix = {"diagnosis": "ZD", "operation": "SS", "drug": "YP", "service": "XM", "consumable": "HC", "department": "KS"}
-        prices = {r.code: r.price_ceiling for r in self.drugs}
+        prices = {r.code: r.price_ceiling for r in self.catalogue_drugs}
         prices.update({r.code: r.price_ceiling for r in self.services.values()})
         prices.update({r.code: r.price_ceiling for r in self.consumables})
         for idx, inst in enumerate(self.insts):
@@ -536,8 +538,11 @@ class _Sim:
         else:
             begntime = begin or self.rand_time(self.start, self.now - timedelta(hours=2))
             endtime = self.ts(begntime + timedelta(minutes=rng.randint(5, 40)))
-        if patient is None:
-            patient, insu = self.patient(inst, diag, begntime, sex=None)
+        late_shift = timedelta(0)
+        if fault == "late":
+            late_shift = self.sla + timedelta(hours=rng.uniform(1, 48))
+        if patient is None:  # born before the (possibly shifted) event: ages and birth dates stay consistent
+            patient, insu = self.patient(inst, diag, begntime - late_shift, sex=None)
         else:
             patient, insu = patient
         certno_fault = None
@@ -549,9 +554,6 @@ class _Sim:
         drug_sex = "" if fault == "sex_mismatch" else sex  # only sex-neutral drugs when the declared sex is wrong
         loc_dept = inst.local["department"][dept_nat]
         dept_name = self.depts[dept_nat].name
-        late_shift = timedelta(0)
-        if fault == "late":
-            late_shift = self.sla + timedelta(hours=rng.uniform(1, 48))
 
         def T(t: datetime) -> datetime:
             return self.ts(t - late_shift)

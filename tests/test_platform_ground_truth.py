@@ -182,3 +182,38 @@ def test_rules_match_ground_truth(platform):
     extra = sorted(x for x in found if x[0] in checked and x not in expected)
     messages = {(x.rule_id, x.institution_code, x.record_type, x.record_id, x.record_version): x.message for x in findings}
     assert not missing and not extra, f"{table}\nmissing: {missing[:10]}\nextra: {[(x, messages[x]) for x in extra[:10]]}"
+
+
+ITEM_CODE = r"(?<![\w.])([XZ][A-Z]\d{2}[A-Z0-9]{16,19}|T\d{9}|00\d{13}|C\d{19})(?![\w])"
+
+
+def test_rule_packs_use_the_fixture_catalogue():
+    """yijian/refdata/fixtures is the single source of the synthetic national item codes: every drug,
+    service item and consumable code in the packs (knowledge points and cases) and in _context.yaml is a
+    catalogue row, every department a fixture department, and _context's drug attributes are what
+    rule_context derives from the catalogue."""
+    import re
+
+    import yaml
+
+    from yijian.refdata.catalog import RefData
+    from yijian.rules.model import PACKS_DIR, load_fixture
+
+    rd = RefData.fixtures()
+    known = {r.code for t in ("drugs", "services", "consumables") for r in rd.rows(t)}
+    depts = {r.code for r in rd.rows("departments")}
+    used: dict[str, set[str]] = defaultdict(set)
+    for path in sorted(PACKS_DIR.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        for code in re.findall(ITEM_CODE, text):
+            used[code].add(path.name)
+        for rule in (yaml.safe_load(text).get("rules") or []):
+            for d in (rule.get("params") or {}).get("depts", []):
+                assert d in depts, (rule["id"], d)
+    assert len(used) > 60
+    assert {c: sorted(p) for c, p in used.items() if c not in known} == {}
+    context, bases = load_fixture()
+    derived = rule_context(rd).drugs
+    for code, info in context.drugs.items():
+        assert derived[code] == info, (code, derived[code], info)
+    assert bases["prescription"]["dept_std"] in depts and bases["encounter"]["dept_std"] in depts
