@@ -112,10 +112,11 @@ class Pipeline:
             "known": True,
         }
 
-    def _map(self, institution: str, kind: str, local: str, unmapped: list[str]) -> str | None:
+    def _map(self, institution: str, kind: str, local: str, field: str, unmapped: list[tuple[str, str, str]]) -> str | None:
+        """National code of a local code; an unmapped one is noted as (kind, local code, field path)."""
         national = self.refdata.map_code(institution, kind, local) if self.refdata else None
         if national is None:
-            unmapped.append(f"{kind}:{local}")
+            unmapped.append((kind, local, field))
         return national
 
     # --- the stages ---------------------------------------------------------------------------------
@@ -199,26 +200,26 @@ class Pipeline:
         problems = check_record(record_type, rec, meta, self.sla[record_type], now)
         patient = rec.pop("patient")
         std_patient = self._patient(patient, meta["event_time"].date(), problems)
-        unmapped: list[str] = []
+        unmapped: list[tuple[str, str, str]] = []  # (code kind, local code, field path)
         if record_type == "encounter":
-            for d in rec["diagnoses"]:
-                d["icd_code"] = self._map(inst_code, "diagnosis", d["diag_code"], unmapped)
-            for o in rec["operations"]:
-                o["icd9_code"] = self._map(inst_code, "operation", o["oprn_code"], unmapped)
-            rec["dept_std"] = self._map(inst_code, "department", rec["dept_code"], unmapped)
+            for i, d in enumerate(rec["diagnoses"]):
+                d["icd_code"] = self._map(inst_code, "diagnosis", d["diag_code"], f"diagnoses[{i}].diag_code", unmapped)
+            for i, o in enumerate(rec["operations"]):
+                o["icd9_code"] = self._map(inst_code, "operation", o["oprn_code"], f"operations[{i}].oprn_code", unmapped)
+            rec["dept_std"] = self._map(inst_code, "department", rec["dept_code"], "dept_code", unmapped)
         elif record_type == "prescription":
-            for item in rec["items"]:
-                item["med_list_codg"] = self._map(inst_code, "drug", item["medins_list_codg"], unmapped)
+            for i, item in enumerate(rec["items"]):
+                item["med_list_codg"] = self._map(inst_code, "drug", item["medins_list_codg"], f"items[{i}].medins_list_codg", unmapped)
         else:
-            rec["med_list_codg"] = self._map(inst_code, rec["item_type"], rec["medins_list_codg"], unmapped)
-        for u in unmapped:
-            problems.append(("mapping", "unmapped_code", u.split(":", 1)[0], u.split(":", 1)[1]))
-        meta["unmapped"] = unmapped
+            rec["med_list_codg"] = self._map(inst_code, rec["item_type"], rec["medins_list_codg"], "medins_list_codg", unmapped)
+        for kind, local, fld in unmapped:
+            problems.append(("mapping", "unmapped_code", fld, f"{kind} {local}", {"code_kind": kind, "local_code": local}))
+        meta["unmapped"] = [f"{kind}:{local}" for kind, local, _ in unmapped]
         rec["patient"] = std_patient
         rec["meta"] = meta
         out.std.append(rec)
-        for dimension, code, fld, detail in problems:
-            out.quality.append(make_issue(meta, rec, dimension, code, fld, detail, now))
+        for dimension, code, fld, detail, *details in problems:
+            out.quality.append(make_issue(meta, rec, dimension, code, fld, detail, now, details[0] if details else None))
 
     def _patient(self, p: dict, on: date, problems: list) -> dict:
         cert_type, certno = p["psn_cert_type"], p["certno"]

@@ -94,9 +94,9 @@ def check_record(record_type: str, rec: dict, meta: dict, sla: timedelta, now: d
             out.append(("completeness", "missing_field", "phar_code", "互联网处方须填写审核药师 phar_code"))
         if rec.get("chronic_flag") and not rec.get("long_rx_reason"):
             out.append(("completeness", "missing_field", "long_rx_reason", "慢病长处方须填写延长用量理由 long_rx_reason"))
-        for item in rec["items"]:
+        for i, item in enumerate(rec["items"]):
             if not _amount_ok(item["cnt"], item["pric"], item["det_item_fee_sumamt"]):
-                out.append(("consistency", "amount_mismatch", f"items[{item['item_no']}].det_item_fee_sumamt", f"{item['cnt']} × {item['pric']} ≠ {item['det_item_fee_sumamt']}"))
+                out.append(("consistency", "amount_mismatch", f"items[{i}].det_item_fee_sumamt", f"{item['cnt']} × {item['pric']} ≠ {item['det_item_fee_sumamt']}"))
     elif record_type == "charge":
         if rec["item_type"] == "drug" and not rec.get("rxno"):
             out.append(("completeness", "missing_field", "rxno", "药品费用须填写处方号 rxno"))

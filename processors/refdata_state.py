@@ -75,6 +75,15 @@ def read_refdata(settings: Settings, timeout: float = 30.0) -> RefData:
 load_local_refdata = read_refdata
 
 
+def drug_form(route: str, name: str, spec: str = "") -> str:
+    """The dosage-form class the 麻精 limits use: injection, sustained (控缓释) or oral."""
+    if route in INJECTION_ROUTES:
+        return "injection"
+    if any(w in name or w in spec for w in ("缓释", "控释")):
+        return "sustained"
+    return "oral"
+
+
 def rule_context(rd: RefData) -> RuleContext:
     """What the rule templates need from the registries and the drug catalogue."""
     return RuleContext(
@@ -88,7 +97,7 @@ def rule_context(rd: RefData) -> RuleContext:
         drugs={
             d.code: DrugInfo(
                 name=d.generic_name, antibiotic_tier=d.antibiotic_tier, controlled_class=d.controlled_class,
-                form="injection" if d.route in INJECTION_ROUTES else "oral",
+                form=drug_form(d.route, d.generic_name, d.spec),
             )
             for d in rd.rows("drugs")
         },

@@ -69,7 +69,7 @@ QUALITY_FAULTS: dict[str, tuple[str, str]] = {
     "discharge_before_admission": ("consistency", "endtime"),
     "amount_mismatch": ("consistency", "det_item_fee_sumamt"),
     "missing_field": ("completeness", ""),
-    "late": ("timeliness", ""),
+    "late": ("timeliness", "event_time"),
     "unmapped_code": ("mapping", ""),
     "seq_gap": ("integrity", ""),
 }
@@ -84,6 +84,17 @@ RULE_FAULTS: dict[str, str] = {
     "internet_first_visit_rx": "互联网首诊开具处方 / prescription at an internet first visit",
     "online_rx_no_pharmacist": "互联网处方无药师审核 / online prescription without pharmacist review",
 }
+# the rule (rules/packs/*.yaml) that must find each injected violation; ground truth names it as ``rule_id``
+RULE_IDS: dict[str, str] = {
+    "special_antibiotic_outpatient": "AB-002",
+    "too_many_drugs": "RX-003",
+    "outpatient_days_exceeded": "RX-001",
+    "readmission_15d": "BH-009",
+    "duplicate_prescription": "BH-003",
+    "internet_first_visit_rx": "IH-001",
+    "online_rx_no_pharmacist": "IH-002",
+}
+SEX_RULE_IDS: dict[str, str] = {"1": "NH-A01", "2": "NH-A01B"}  # drug_sex_restriction: by the drug's sex
 FAULTS: tuple[str, ...] = tuple(QUALITY_FAULTS) + VERSION_FAULTS + tuple(RULE_FAULTS)
 DEFAULT_FAULT_RATE = 0.01
 
@@ -181,7 +192,9 @@ class _Sim:
         self.regions = regions
         self.readmission_days = readmission_days
         self.cat = RefData.fixtures()
-        self.drugs = self.cat.rows("drugs")
+        self.catalogue_drugs = self.cat.rows("drugs")
+        # the simulated prescribers keep to drugs without a 限定支付范围/使用限制 (rule knowledge points)
+        self.drugs = [d for d in self.catalogue_drugs if not d.restriction]
         self.diags = self.cat.rows("diagnoses")
         self.services = {r.code: r for r in self.cat.rows("services")}
         self.consumables = self.cat.rows("consumables")
@@ -292,13 +305,13 @@ class _Sim:
         kinds = {
             "diagnosis": [(r.code, r.name) for r in self.diags],
             "operation": [(r.code, r.name) for r in self.cat.rows("operations")],
-            "drug": [(r.code, r.generic_name) for r in self.drugs],
+            "drug": [(r.code, r.generic_name) for r in self.catalogue_drugs],
             "service": [(r.code, r.name) for r in self.services.values()],
             "consumable": [(r.code, r.name) for r in self.consumables],
             "department": [(r.code, r.name) for r in self.depts.values()],
         }
         prefix = {"diagnosis": "ZD", "operation": "SS", "drug": "YP", "service": "XM", "consumable": "HC", "department": "KS"}
-        prices = {r.code: r.price_ceiling for r in self.drugs}
+        prices = {r.code: r.price_ceiling for r in self.catalogue_drugs}
         prices.update({r.code: r.price_ceiling for r in self.services.values()})
         prices.update({r.code: r.price_ceiling for r in self.consumables})
         for idx, inst in enumerate(self.insts):
@@ -525,8 +538,11 @@ class _Sim:
         else:
             begntime = begin or self.rand_time(self.start, self.now - timedelta(hours=2))
             endtime = self.ts(begntime + timedelta(minutes=rng.randint(5, 40)))
-        if patient is None:
-            patient, insu = self.patient(inst, diag, begntime, sex=None)
+        late_shift = timedelta(0)
+        if fault == "late":
+            late_shift = self.sla + timedelta(hours=rng.uniform(1, 48))
+        if patient is None:  # born before the (possibly shifted) event: ages and birth dates stay consistent
+            patient, insu = self.patient(inst, diag, begntime - late_shift, sex=None)
         else:
             patient, insu = patient
         certno_fault = None
@@ -538,9 +554,6 @@ class _Sim:
         drug_sex = "" if fault == "sex_mismatch" else sex  # only sex-neutral drugs when the declared sex is wrong
         loc_dept = inst.local["department"][dept_nat]
         dept_name = self.depts[dept_nat].name
-        late_shift = timedelta(0)
-        if fault == "late":
-            late_shift = self.sla + timedelta(hours=rng.uniform(1, 48))
 
         def T(t: datetime) -> datetime:
             return self.ts(t - late_shift)
@@ -581,7 +594,10 @@ class _Sim:
                 ds = self.pick_drugs(rng.randint(1, 4), drug_sex, doctor, "inpatient", True, exclude=used)
                 used |= {generic_key(d.code) for d in ds}
                 if ds:
-                    rx_specs.append((t, ds, rng.randint(1, 3), "western", False))
+                    days = rng.randint(1, 3)
+                    if any(d.controlled_class in ("narcotic", "psychotropic1") for d in ds):
+                        days = 1  # 麻醉药品、第一类精神药品: inpatients get one day per prescription (处方管理办法 第二十六条)
+                    rx_specs.append((t, ds, days, "western", False))
         elif want_rx and (med_type == "internet" or rng.random() < 0.8 or fault in RULE_FAULTS):
             t = self.ts(begntime + timedelta(minutes=rng.randint(3, 25)))
             if scope == "中医" and rng.random() < 0.6 and fault not in RULE_FAULTS:
@@ -746,7 +762,7 @@ class _Sim:
                              oprn_time=T(begntime + timedelta(hours=20)) if endtime is None or begntime + timedelta(hours=20) < endtime else None)]
         fst = None
         if med_type == "internet":
-            fst = fault == "internet_first_visit_rx"
+            fst = fault == "internet_first_visit_rx" and bool(rx_list)  # the first visit is the violation only with a prescription
         rinp = None
         if med_type == "inpatient":
             rinp = (diag.code == "Z51.100") if rinp_plan is None else rinp_plan
@@ -787,7 +803,7 @@ class _Sim:
         if cancelled is not None:
             all_recs.append(("charge", cancelled))
         if fault in ("invalid_id_number", "sex_mismatch", "late"):
-            field_ = {"invalid_id_number": "patient.certno", "sex_mismatch": "patient.gend", "late": ""}[fault]
+            field_ = {"invalid_id_number": "patient.certno", "sex_mismatch": "patient.gend", "late": "event_time"}[fault]
             for rtype, rec in all_recs:
                 extra = {"reason": "invalid_check_digit"} if fault == "invalid_id_number" else {}
                 self.fault(fault, unit, inst, rtype, rec.record_id, rec.version, self.quality(fault, field_, **extra))
@@ -828,10 +844,23 @@ class _Sim:
             rx = rx_list[0]
             related = [{"record_type": "encounter", "record_id": enc_id}] + [
                 {"record_type": "charge", "record_id": c.record_id} for c in charges if c.rxno == rx.record_id]
-            exp = [{"kind": "rule", "subject": fault, "related": related}]
+            rule_id = RULE_IDS.get(fault) or SEX_RULE_IDS["2" if sex == "1" else "1"]
+            exp = [{"kind": "rule", "subject": fault, "rule_id": rule_id, "related": related}]
             if fault == "online_rx_no_pharmacist":
                 exp.append(self.quality("missing_field", "phar_code"))
             self.fault(fault, unit, inst, "prescription", rx.record_id, 1, *exp)
+            if fault == "internet_first_visit_rx":  # 首诊 itself: the rule also fires on the encounter
+                self.fault(fault, unit, inst, "encounter", enc_id, 1, {
+                    "kind": "rule", "subject": fault, "rule_id": rule_id,
+                    "related": [{"record_type": "prescription", "record_id": r.record_id} for r in rx_list]})
+            if fault == "drug_sex_restriction":  # the charge line of the restricted drug is a violation too
+                restricted = {i.medins_list_codg for i in rx.items
+                              if self.cat.drug(self._national(inst, "drug", i.medins_list_codg)).sex not in ("", sex)}
+                for c in charges:
+                    if c.rxno == rx.record_id and c.medins_list_codg in restricted:
+                        self.fault(fault, unit, inst, "charge", c.record_id, c.version, {
+                            "kind": "rule", "subject": fault, "rule_id": rule_id,
+                            "related": [{"record_type": "prescription", "record_id": rx.record_id}]})
         return {"inst": inst, "enc": enc, "rx": rx_list, "patient": (patient, insu), "diag": diag, "charges": charges}
 
     def pick_herbs(self, n: int) -> list:
@@ -865,7 +894,7 @@ class _Sim:
         second = self.encounter("inpatient", None, inst=inst2, patient=first["patient"], begin=adm, unit=unit,
                                 exclude_drugs=used, rinp_plan=False)
         self.fault("readmission_15d", unit, inst2, "encounter", second["enc"].record_id, 1,
-                   {"kind": "rule", "subject": "readmission_15d",
+                   {"kind": "rule", "subject": "readmission_15d", "rule_id": RULE_IDS["readmission_15d"],
                     "related": [{"institution_code": inst.row.code, "record_type": "encounter", "record_id": first["enc"].record_id}]})
 
     def duplicate_rx(self) -> None:
@@ -883,8 +912,11 @@ class _Sim:
                                 force_drug=drug, unit=unit, exclude_drugs=used)
         rx1, rx2 = first["rx"][0], second["rx"][0]
         self.fault("duplicate_prescription", unit, inst2, "prescription", rx2.record_id, 1,
-                   {"kind": "rule", "subject": "duplicate_prescription", "drug_code": drug.code,
+                   {"kind": "rule", "subject": "duplicate_prescription", "rule_id": RULE_IDS["duplicate_prescription"], "drug_code": drug.code,
                     "related": [{"institution_code": inst.row.code, "record_type": "prescription", "record_id": rx1.record_id}]})
+
+    def _national(self, inst: _Inst, kind: str, local: str) -> str:
+        return next(n for n, loc in inst.local[kind].items() if loc == local)
 
     def _drug_codes(self, enc: dict) -> list[str]:
         inst = enc["inst"]

@@ -16,7 +16,7 @@ def synthetic_records(n: int, seed: int = 7) -> list[dict]:
     ctx, bases = load_fixture()
     packs = load_packs()
     codes = sorted({c for p in packs for r in p.rules for c in r.params.get("codes", []) if not c.startswith("T")})
-    codes += ["XA02BCA211A001010100001", "001102000010000"] * 20  # codes that trigger nothing
+    codes += ["XA02BCJ101A104124914176", "001102000010000"] * 20  # codes that trigger nothing
     rnd = random.Random(seed)
     out = []
     for i in range(n):

@@ -134,19 +134,19 @@ def generate(n_institutions: int = 30, encounters_per_inst: int = 10, day: date 
             unmapped = ["diag:J18.9"] if rnd.random() < 0.1 else []
             seq += 1
             rows.append(_std(enc, sp, _meta(inst, "encounter", event, delay, seq, 0, unmapped),
-                             {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": None if unmapped else "J18.900"}], "dept_std": "03"}))
+                             {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": None if unmapped else "J18.900"}], "dept_std": "A03"}))
             final_total, status = total, "normal"
             r = rnd.random()
             if r < 0.08:  # correction: version 2 replaces version 1
                 final_total = total + Decimal("10.00")
                 enc2 = enc.model_copy(update={"version": 2, "status": "corrected", "medfee_sumamt": final_total, "psn_selfpay_amt": final_total - fund})
                 seq += 1
-                rows.append(_std(enc2, sp, _meta(inst, "encounter", event, delay + 60, seq, 0, unmapped), {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": "J18.900"}], "dept_std": "03"}))
+                rows.append(_std(enc2, sp, _meta(inst, "encounter", event, delay + 60, seq, 0, unmapped), {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": "J18.900"}], "dept_std": "A03"}))
                 exp["corrected_encounters"] += 1
             elif r < 0.12:  # cancellation
                 enc2 = enc.model_copy(update={"version": 2, "status": "cancelled"})
                 seq += 1
-                rows.append(_std(enc2, sp, _meta(inst, "encounter", event, delay + 60, seq, 0, unmapped), {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": "J18.900"}], "dept_std": "03"}))
+                rows.append(_std(enc2, sp, _meta(inst, "encounter", event, delay + 60, seq, 0, unmapped), {"diagnoses": [{**enc.diagnoses[0].model_dump(mode="json"), "icd_code": "J18.900"}], "dept_std": "A03"}))
                 status = "cancelled"
                 exp["cancelled_encounters"] += 1
             if status != "cancelled":

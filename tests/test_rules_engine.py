@@ -59,7 +59,7 @@ def charge(fixture, **paths):
 
 
 def test_finding_shape_is_deterministic_and_complete(engine, fixture):
-    rec = charge(fixture, med_list_codg="XL02BBA326A001010102180", patient__sex="2", pric="30", cnt="2", det_item_fee_sumamt="60")
+    rec = charge(fixture, med_list_codg="XL02BBD161A110110932127", patient__sex="2", pric="30", cnt="2", det_item_fee_sumamt="60")
     f1 = [f for f in engine.evaluate(rec) if f.rule_id == "NH-A01"]
     f2 = [f for f in engine.evaluate(json.loads(json.dumps(rec))) if f.rule_id == "NH-A01"]
     assert len(f1) == 1 and f1[0].finding_id == f2[0].finding_id
@@ -78,13 +78,13 @@ def test_finding_shape_is_deterministic_and_complete(engine, fixture):
 def test_price_ceiling_amount_is_the_excess(engine, fixture):
     rec = charge(fixture, med_list_codg="001109000010000", pric="50", cnt="3", det_item_fee_sumamt="150")
     f = next(f for f in engine.evaluate(rec) if f.rule_id == "BH-004")
-    assert f.vola_amt == Decimal("60.00")
+    assert f.vola_amt == Decimal("30.00")  # (50 - 40 ceiling) × 3
 
 
 def test_validity_dates_scenes_and_stage_filter(fixture):
     ctx, bases = fixture
     packs = load_packs()
-    rec = charge(fixture, med_list_codg="XL02BBA326A001010102180", patient__sex="2")
+    rec = charge(fixture, med_list_codg="XL02BBD161A110110932127", patient__sex="2")
     before = copy.deepcopy(rec)
     before["meta"]["event_time"] = "2025-01-01T09:00:00+08:00"
     eng = RuleEngine(packs, ctx)
@@ -112,7 +112,7 @@ def test_index_runs_only_the_rules_of_the_record_type_and_codes(fixture):
     assert set(eng.calls) == untriggered_charge
     assert len(eng.calls) < len(eng.rules) / 5
     eng.calls.clear()
-    eng.evaluate(charge(fixture, med_list_codg="XL02BBA326A001010102180"))
+    eng.evaluate(charge(fixture, med_list_codg="XL02BBD161A110110932127"))
     assert set(eng.calls) == untriggered_charge | {"NH-A01"}
     # an encounter with a female-only diagnosis runs the diagnosis rules of chapter O, not the drug rules
     enc = copy.deepcopy(bases["encounter"])

@@ -19,7 +19,7 @@ GOOD = {
     "defaults": {"version": 1, "category": "政策", "result_type": "明确", "severity": "违规", "basis": "测试依据"},
     "rules": [{
         "id": "T-001", "name": "测试", "subject": "药品区分性别使用", "template": "limit_sex",
-        "params": {"codes": ["XL02BBA326A001010102180"], "sex": "1"},
+        "params": {"codes": ["XL02BBD161A110110932127"], "sex": "1"},
         "cases": {"fire": [{"set": {"patient.sex": "2"}}], "pass": [{"set": {"patient.sex": "1"}}]},
     }],
 }
@@ -39,13 +39,13 @@ def test_a_good_pack_and_the_shipped_packs_are_clean():
 
 @pytest.mark.parametrize("changes, expected", [
     ({"template": "nope"}, "unknown template"),
-    ({"params": {"codes": ["XL02BBA326A001010102180"], "sex": "3"}}, "bad params"),
+    ({"params": {"codes": ["XL02BBD161A110110932127"], "sex": "3"}}, "bad params"),
     ({"params": {"codes": ["XL02BBA326A00101010218"], "sex": "1"}}, "national drug"),  # 22 chars
     ({"params": {"codes": ["0110200001000"], "sex": "1"}}, "national drug"),  # service code too short
     ({"template": "indication", "params": {"codes": ["C0207010020200100002"], "diagnoses": ["J18.9.9"]}}, "ICD-10"),
     ({"template": "operation_sex", "params": {"operations": ["1341"], "sex": "2"}}, "ICD-9"),
-    ({"params": {"codes": ["XL02BBA326A001010102180"]}}, "bad params"),  # missing sex
-    ({"params": {"codes": ["XL02BBA326A001010102180"], "sex": "1", "extra": 1}}, "bad params"),
+    ({"params": {"codes": ["XL02BBD161A110110932127"]}}, "bad params"),  # missing sex
+    ({"params": {"codes": ["XL02BBD161A110110932127"], "sex": "1", "extra": 1}}, "bad params"),
     ({"cases": {"fire": [{"set": {}}]}}, "needs >=1 fire and >=1 pass"),
     ({"severity": "严重"}, "schema"),
     ({"id": "bad id"}, "schema"),
@@ -130,7 +130,7 @@ def test_cli_lint_test_list_and_explain(tmp_path):
     from yijian.rules.model import load_fixture
 
     rec = load_fixture()[1]["charge"]
-    set_path(rec, "med_list_codg", "XL02BBA326A001010102180")
+    set_path(rec, "med_list_codg", "XL02BBD161A110110932127")
     set_path(rec, "patient.sex", "2")
     (tmp_path / "rec.json").write_text(json.dumps(rec, ensure_ascii=False))
     res = runner.invoke(app, ["rules", "explain", "NH-A01", str(tmp_path / "rec.json")])

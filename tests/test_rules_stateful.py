@@ -72,7 +72,7 @@ def test_duplicate_prescriptions_across_institutions(setup):
     rx1["institution_code"] = rx1["meta"]["institution_code"] = "H52020100001"
     assert not fired(engine.process(rx1, store.get("p-fixture-0001")), "BH-003")
     # same generic (different manufacturer code), another institution, within the 30 days: fires
-    rx2 = rec(bases, "prescription", record_id="R2", rx_time="2025-06-20T09:00:00+08:00", **{"items.0.med_list_codg": "XA02BCA211A001010199999"})
+    rx2 = rec(bases, "prescription", record_id="R2", rx_time="2025-06-20T09:00:00+08:00", **{"items.0.med_list_codg": "XA02BCJ101A104124914999"})
     f = fired(engine.process(rx2, store.get("p-fixture-0001")), "BH-003")
     assert f and "H52020100001" in f[0].message
     # another patient with the same prescription: no finding (state is per pseudonym)

@@ -161,9 +161,13 @@ def test_injected_faults_are_really_there(sim):
             assert any(i.antibiotic_tier == "special" for i in r.items) and r.med_type == "outpatient"
         elif kind == "online_rx_no_pharmacist":
             assert r.online_flag and r.phar_code is None
+        elif kind == "internet_first_visit_rx" and f["record_type"] == "encounter":  # 首诊 itself, with its prescription
+            assert r.med_type == "internet" and r.fst_visit_flag is True and f["expect"][0]["related"]
         elif kind == "internet_first_visit_rx":
             enc = by_key[(f["institution_code"], "encounter", r.mdtrt_id, 1)].record
             assert enc.fst_visit_flag is True and r.online_flag
+        elif kind == "drug_sex_restriction" and f["record_type"] == "charge":  # the charge line of the restricted drug
+            assert res.refdata.drug(res.refdata.map_code(r.institution_code, "drug", r.medins_list_codg)).sex not in ("", r.patient.gend)
         elif kind == "drug_sex_restriction":
             codes = [res.refdata.map_code(r.institution_code, "drug", i.medins_list_codg) for i in r.items]
             assert any(res.refdata.drug(c).sex not in ("", r.patient.gend) for c in codes)
@@ -181,7 +185,7 @@ def test_injected_faults_are_really_there(sim):
             d2 = [i for i in r.items if res.refdata.map_code(r.institution_code, "drug", i.medins_list_codg) == drug]
             assert d1 and d2 and r.rx_time - first.rx_time < timedelta(days=d1[0].prd_days)
         if kind in RULE_FAULTS:
-            assert f["expect"][0] == {**f["expect"][0], "kind": "rule", "subject": kind}
+            assert f["expect"][0] == {**f["expect"][0], "kind": "rule", "subject": kind} and f["expect"][0]["rule_id"]
     gaps = {(g["institution_code"], s) for g in gt["seq_gaps"] for s in range(g["first_seq"], g["last_seq"] + 1)}
     assert gaps == {(e.institution_code, e.seq) for e in res.events if e.skip}
     for u in gt["unmapped_codes"]:

@@ -95,6 +95,8 @@ class Drug(Row):
     frequency: str = "tid"
     scene: str = "any"  # any / inpatient (限住院)
     incompatible_with: tuple[str, ...] = ()  # generic names (十八反/十九畏)
+    restriction: str = ""  # 限定支付范围/使用限制 (e.g. 限儿童, 限工伤保险, 妊娠期禁用): rule packs hold the logic
+
 
     _inc = field_validator("incompatible_with", mode="before")(lambda cls, v: _split(v))
 
