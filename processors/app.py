@@ -338,7 +338,7 @@ async def periodic_checks(stream):
                 return partition_of(inst) == p
 
             state = TableBuffer(inst_table)
-            known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn")}
+            known = {k.split("|", 1)[0] for k in list(inst_table.keys()) if k.endswith("|conn") and not k.endswith("|conn_reported")}
             institutions = sorted(i for i in known | set(pipeline.registered_institutions()) if owns(i))
             conn = control.connection_issues(state, institutions, now, timedelta(minutes=settings.silent_after_minutes), pipeline.regions())
             orphans = control.orphan_issues(

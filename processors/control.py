@@ -80,12 +80,19 @@ def observe_heartbeat(state, inst: str, hb: dict) -> None:
 
 
 def connection_status(entry: dict | None, now: datetime, silent_after: timedelta) -> tuple[str, datetime | None]:
-    """connected / silent / never_connected, and when the institution was last seen."""
+    """connected / silent / never_connected / pending, and when the institution was last seen.
+
+    An institution the registry lists but that has sent nothing is ``pending`` until it has been
+    registered (as seen by the processors) for longer than ``silent_after``, then ``never_connected``.
+    """
     if not entry:
         return "never_connected", None
     seen = [datetime.fromisoformat(entry[k]) for k in ("last_heartbeat", "last_traffic") if entry.get(k)]
     last = max(seen) if seen else None
     if last is None:
+        registered = datetime.fromisoformat(entry["registered"]) if entry.get("registered") else None
+        if registered is not None and now - registered <= silent_after:
+            return "pending", None
         return "never_connected", None
     return ("connected" if now - last <= silent_after else "silent"), last
 
@@ -94,9 +101,13 @@ def connection_issues(state, institutions: list[str], now: datetime, silent_afte
     """An issue per institution that is silent or never connected; reported once per status and hour."""
     out = []
     for inst in institutions:
-        status, last = connection_status(state.get(f"{inst}|conn"), now, silent_after)
+        entry = state.get(f"{inst}|conn")
+        if entry is None:
+            entry = {"producers": [], "registered": now.isoformat()}
+            state[f"{inst}|conn"] = entry
+        status, last = connection_status(entry, now, silent_after)
         mark = f"{status}@{now:%Y%m%d%H}"
-        if status == "connected" or state.get(f"{inst}|conn_reported") == mark:
+        if status in ("connected", "pending") or state.get(f"{inst}|conn_reported") == mark:
             continue
         state[f"{inst}|conn_reported"] = mark
         if status == "silent":

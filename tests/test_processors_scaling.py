@@ -84,3 +84,18 @@ def test_stall_watch_reports_only_partitions_with_waiting_messages_and_no_progre
     assert w.stalled(owned, now=13) == {}
     assert w.stalled({("raw.charge", 1): 9}, now=30) == {"raw.charge:1": {"waiting": 4, "idle_seconds": 25.0}}
     assert ("raw.charge", 0) not in w.progress  # revoked partitions are forgotten
+
+
+def test_connection_status_never_connected_only_after_the_silence_window():
+    from datetime import datetime, timedelta, timezone
+
+    from yijian.processors.control import connection_issues
+
+    t0 = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+    state: dict = {}
+    window = timedelta(minutes=10)
+    assert connection_issues(state, ["H52010100001"], t0, window) == []  # just registered: pending
+    assert connection_issues(state, ["H52010100001"], t0 + timedelta(minutes=5), window) == []
+    late = connection_issues(state, ["H52010100001"], t0 + timedelta(minutes=11), window)
+    assert [i.code for i in late] == ["never_connected"]
+    assert connection_issues(state, ["H52010100001"], t0 + timedelta(minutes=12), window) == []  # once per hour
