@@ -6,13 +6,10 @@ partition of one table (e.g. one institution's code map).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from confluent_kafka import TopicPartition
-
 from yijian.config import Settings
-from yijian.kafka import consumer, producer
+from yijian.kafka import producer, read_to_end
 from yijian.refdata.catalog import TABLES, RefData, Update, load_csv
 from yijian.rules.model import DrugInfo, InstitutionInfo, Prescriber, RuleContext
 
@@ -48,31 +45,13 @@ def publish(settings: Settings, updates: list[Update]) -> int:
 def read_refdata(settings: Settings, timeout: float = 30.0) -> RefData:
     """The reference data in force: the refdata topic folded from the beginning to its current end."""
     rd = RefData()
-    topic = settings.topic("refdata")
-    c = consumer(settings, group_id=f"refdata-reader-{time.time_ns()}", **{"enable.auto.commit": False})
-    try:
-        md = c.list_topics(topic, timeout=10).topics.get(topic)
-        ends = {}
-        for p in (md.partitions if md else {}):
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if hi > lo:
-                ends[p] = hi
-        c.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for msg in c.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                if msg.value() is not None:
-                    rd.apply(Update.from_json(msg.value()))
-                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
-    finally:
-        c.close()
+
+    def fold(msg) -> None:
+        if msg.value() is not None:
+            rd.apply(Update.from_json(msg.value()))
+
+    read_to_end(settings, settings.topic("refdata"), fold, timeout)
     return rd
-
-
-load_local_refdata = read_refdata
 
 
 def drug_form(route: str, name: str, spec: str = "") -> str:

@@ -17,7 +17,7 @@ from typing import Callable
 from confluent_kafka import TopicPartition
 
 from yijian.config import Settings
-from yijian.kafka import consumer, producer
+from yijian.kafka import consumer, producer, read_to_end
 from yijian.processors.contracts import Lineage, decode_batch, encode_batch
 from yijian.processors.partitioning import partition_of
 from yijian.processors.pipeline import Pipeline
@@ -102,28 +102,14 @@ class Replayer:
     def replay_rejected(self, reasons: set[str] | None = None, progress: Callable[[int], None] | None = None) -> ReplayReport:
         """Re-process the original envelope of every rejection (optionally only some reasons)."""
         pointers: dict[tuple[str, int, int], None] = {}
-        reader = consumer(self.settings, group_id=f"replay-rejected-{time.time_ns()}", **{"enable.auto.commit": False})
-        try:
-            topic = self.settings.topic("rejected")
-            md = reader.list_topics(topic, timeout=10).topics[topic]
-            ends = {}
-            for p in md.partitions:
-                lo, hi = reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                if hi > lo:
-                    ends[p] = hi
-            reader.assign([TopicPartition(topic, p, 0) for p in ends])
-            while ends:
-                for msg in reader.consume(500, timeout=1.0):
-                    if msg.error():
-                        continue
-                    for r in decode_batch(msg.value())[1]:
-                        if reasons is None or r["reason"] in reasons:
-                            lin = r["lineage"]
-                            pointers[(lin["topic"], lin["partition"], lin["offset"])] = None
-                    if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                        ends.pop(msg.partition(), None)
-        finally:
-            reader.close()
+
+        def note(msg) -> None:
+            for r in decode_batch(msg.value())[1]:
+                if reasons is None or r["reason"] in reasons:
+                    lin = r["lineage"]
+                    pointers[(lin["topic"], lin["partition"], lin["offset"])] = None
+
+        read_to_end(self.settings, self.settings.topic("rejected"), note, timeout=120)
         report = ReplayReport()
         for topic, partition, offset in pointers:
             self.consumer.assign([TopicPartition(topic, partition, offset)])

@@ -11,13 +11,10 @@ version in force.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from confluent_kafka import TopicPartition
-
 from yijian.config import Settings
-from yijian.kafka import consumer, producer
+from yijian.kafka import producer, read_to_end
 from yijian.rules.model import Pack
 
 
@@ -43,26 +40,7 @@ def apply_message(state: DeployedState, key: str, value: bytes | None) -> bool:
 def read_deployed(settings: Settings, timeout: float = 15.0) -> DeployedState:
     """Everything on the rules topic up to its current end."""
     state = DeployedState({}, {})
-    topic = settings.topic("rules")
-    c = consumer(settings, group_id=f"rules-reader-{time.time_ns()}", **{"enable.auto.commit": False})
-    try:
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        ends = {}
-        for p in md.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if hi > lo:
-                ends[p] = hi
-        c.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for msg in c.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                apply_message(state, msg.key().decode(), msg.value())
-                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
-    finally:
-        c.close()
+    read_to_end(settings, settings.topic("rules"), lambda msg: apply_message(state, msg.key().decode(), msg.value()), timeout)
     return state
 
 

@@ -224,3 +224,31 @@ def test_reference_data_changed_while_running_and_replay_restandardizes(settings
         assert (e1_again["version"], e1_again["meta"]["lineage"]) == (e1["version"], e1["meta"]["lineage"])  # same row for the sink
     finally:
         worker.stop()
+
+
+def test_replay_rejected_after_the_missing_key_is_added(settings):
+    from yijian.processors.pipeline import Pipeline
+    from yijian.processors.replay import Replayer
+
+    ring = KeyRing()
+    ring.new(INST)
+    save_keyring(settings, ring)
+    late_inst = "H52060200004"
+    other = KeyRing()
+    late_key = other.new(late_inst)  # the platform does not know this institution's key yet
+    worker = Worker(settings)
+    try:
+        p = producer(settings)
+        p.produce(settings.topic("raw.charge"), key=late_inst, value=seal("charge", [charge(1, inst=late_inst)], late_key, "his-1", 1))
+        assert p.flush(30) == 0
+        got = collect(settings, ["rejected"], lambda g: len(g["rejected"]) >= 1)
+        assert got["rejected"][0]["reason"] == "unknown_key" and got["rejected"][0]["institution_code"] == late_inst
+    finally:
+        worker.stop()
+    ring.merge(other)  # the fix: the institution's key is registered
+    replayer = Replayer(settings, Pipeline(settings, ring))
+    report = replayer.replay_rejected({"unknown_key"})
+    replayer.close()
+    assert (report.envelopes, report.records, report.rejected_again) == (1, 1, {})
+    got = collect(settings, ["std.records"], lambda g: len(g["std.records"]) >= 1)
+    assert got["std.records"][0]["record_id"] == "C1" and got["std.records"][0]["meta"]["lineage"]["topic"] == settings.topic("raw.charge")

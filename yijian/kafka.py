@@ -149,3 +149,31 @@ def group_lag(settings: Settings, group_id: str, topics: list[str]) -> int:
         return lag
     finally:
         c.close()
+
+
+def read_to_end(settings: Settings, topic: str, on_message, timeout: float = 30.0) -> None:
+    """Call ``on_message(msg)`` for every message of ``topic`` (full name) from the beginning to its
+    end as of now (compacted state topics: rules, refdata, keys; the rejected log)."""
+    from confluent_kafka import TopicPartition
+
+    c = consumer(settings, group_id=f"reader-{time.time_ns()}", **{"enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=10).topics.get(topic)
+        ends = {}
+        for p in md.partitions if md else {}:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if hi > lo:
+                ends[p] = hi
+        c.assign([TopicPartition(topic, p, 0) for p in ends])
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            for msg in c.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                on_message(msg)
+                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                    ends.pop(msg.partition(), None)
+        if ends:
+            raise TimeoutError(f"{topic}: not read to its end within {timeout:.0f} s")
+    finally:
+        c.close()
