@@ -24,27 +24,36 @@ from yijian.processors.pipeline import Pipeline
 from yijian.producers.envelope import open_envelope, seal
 
 
-def make_envelopes(ring: KeyRing, n_records: int, batch: int, institutions: int = 20) -> list[tuple[str, str, bytes]]:
-    """(topic name, institution, envelope) with a realistic mix of record types (factories of the tests)."""
-    from yijian.producers.samples import charge, encounter, prescription
+def make_envelopes(ring: KeyRing, n_records: int, batch: int, institutions: int = 40):
+    """Sealed envelopes of a simulated province (≈ n_records, realistic patients, codes and faults)
+    and its reference data: (topic name, institution, envelope) in emit order, and the SimResult."""
+    from yijian.producers.simulator import simulate
 
-    makers = (("encounter", encounter), ("prescription", prescription), ("charge", charge), ("charge", charge))
+    res = simulate(institutions=institutions, encounters=max(10, n_records // 6), seed=7)
     out = []
-    seqs: dict[tuple[str, str], int] = {}
-    made = 0
-    i = 0
-    while made < n_records:
-        inst = f"H5201{(i % institutions):02d}00{i % 7:03d}"[:12].ljust(12, "0")
-        rtype, make = makers[i % len(makers)]
-        key = ring.active(inst) if any(e.institution_code == inst for e in ring.entries()) else ring.new(inst)
-        k = min(batch, n_records - made)
-        recs = [make(made + j, inst=inst) for j in range(k)]
-        first = seqs.get((inst, rtype), 1)
-        seqs[(inst, rtype)] = first + k
-        out.append((f"raw.{rtype}", inst, seal(rtype, recs, key, "bench", first)))
-        made += k
-        i += 1
-    return out
+    open_batch: dict[tuple[str, str], list] = {}
+    first: dict[tuple[str, str], int] = {}
+    seq: dict[tuple[str, str], int] = {}
+
+    def flush(key):
+        recs = open_batch.pop(key, None)
+        if recs:
+            inst, rtype = key
+            key_entry = ring.active(inst) if ring.entries(inst) else ring.new(inst)
+            out.append((f"raw.{rtype}", inst, seal(rtype, recs, key_entry, "bench", first[key])))
+
+    for ev in res.iter_timed():  # every record is sent (no gaps) and numbered consecutively
+        key = (ev.institution_code, ev.record_type)
+        if key not in open_batch:
+            open_batch[key] = []
+            first[key] = seq.get(key, 1)
+        open_batch[key].append(ev.record)
+        seq[key] = seq.get(key, 1) + 1
+        if len(open_batch[key]) >= batch:
+            flush(key)
+    for key in list(open_batch):
+        flush(key)
+    return out, res
 
 
 def _consume_all(settings: Settings, topics: list[str], expected: int, work) -> float:
@@ -103,10 +112,14 @@ def _run_worker(settings: Settings, n_records: int, metric: str, app_id: str) ->
 
 
 def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 100) -> dict:
+    from yijian.processors.refdata_state import publish as publish_refdata
+
     ensure_topics(settings)
     ring = KeyRing()
-    envelopes = make_envelopes(ring, n_records, batch)
+    envelopes, res = make_envelopes(ring, n_records, batch)
+    n_records = sum(1 for _ in res.iter_timed())  # the simulator decides the exact count
     save_keyring(settings, ring)
+    publish_refdata(settings, res.refdata_updates())
     p = producer(settings, **{"linger.ms": 20})
     for topic, inst, value in envelopes:
         p.produce(settings.topic(topic), key=inst, value=value)
@@ -118,7 +131,7 @@ def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 1
         return len(open_envelope(m.value(), ring).records)
 
     baseline_s = _consume_all(settings, raw, n_records, decrypt_decode)
-    pipeline = Pipeline(settings, ring)
+    pipeline = Pipeline(settings, ring, res.refdata)
 
     def full(m) -> int:
         out = pipeline.process(m.value(), Lineage(topic=m.topic(), partition=m.partition(), offset=m.offset()), datetime.now(timezone.utc), {})
@@ -137,7 +150,8 @@ def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 1
     baseline = n_records / baseline_s
     return {
         "records": n_records,
-        "records_per_envelope": batch,
+        "data": f"simulated province: {len(res.by_institution)} institutions, distinct patients, real code maps",
+        "records_per_envelope_max": batch,
         "baseline_decrypt_decode_rps": round(baseline),
         "pipeline_loop_rps": round(n_records / pipeline_s),
         "worker_rules_off_rps": round(worker_off),
