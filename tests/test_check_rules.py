@@ -3,7 +3,7 @@
 from typer.testing import CliRunner
 
 from yijian.cli import app
-from yijian.producers.samples import encounter, patient, prescription
+from yijian.producers.examples import recent_encounter as encounter, identity as patient, recent_prescription as prescription
 
 
 def test_check_with_rules_reports_rule_findings_and_platform_quality_codes(tmp_path, monkeypatch):

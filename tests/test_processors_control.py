@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from yijian.producers.samples import INST, charge, encounter, prescription
+from yijian.producers.examples import INST, recent_charge as charge, recent_encounter as encounter, recent_prescription as prescription
 from yijian.deploy.local import Worker, collect
 from yijian.kafka import producer
 from yijian.keyring import KeyRing, save_keyring

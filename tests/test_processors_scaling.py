@@ -9,7 +9,7 @@ from yijian.deploy.local import Supervisor, Worker, collect
 from yijian.kafka import producer
 from yijian.keyring import KeyRing, save_keyring
 from yijian.producers.envelope import seal
-from yijian.producers.samples import charge
+from yijian.producers.examples import recent_charge as charge
 
 
 def _metric(worker: Worker, name: str) -> float:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from yijian.producers.samples import INST, charge, encounter, patient, prescription
+from yijian.producers.examples import INST, recent_charge as charge, recent_encounter as encounter, identity as patient, recent_prescription as prescription
 from yijian.keyring import KeyRing, save_keyring
 from yijian.deploy.local import Worker, collect
 from yijian.kafka import producer

@@ -15,7 +15,7 @@ from yijian.processors.contracts import Lineage
 from yijian.processors.pipeline import Pipeline
 from yijian.producers import envelope as env
 from yijian.producers.envelope import REASONS, seal
-from yijian.producers.samples import INST, charge, encounter, patient
+from yijian.producers.examples import INST, recent_charge as charge, recent_encounter as encounter, identity as patient
 from yijian.schemas.codec import registry
 
 LINEAGE = Lineage(topic="t", partition=0, offset=0)

@@ -6,7 +6,7 @@ from yijian.deploy.local import Worker, collect
 from yijian.kafka import producer
 from yijian.keyring import KeyRing, save_keyring
 from yijian.producers.envelope import seal
-from yijian.producers.samples import INST, charge, encounter, patient, prescription
+from yijian.producers.examples import INST, recent_charge as charge, recent_encounter as encounter, identity as patient, recent_prescription as prescription
 
 PEOPLE = [
     ("欧阳娜娜", "52010219850312004X", "2"),  # valid
