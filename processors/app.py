@@ -84,7 +84,7 @@ inst_table = app.Table("inst_state", default=None, key_type=str)
 patient_table = app.Table("patients", default=None, key_type=str)
 
 pipeline = Pipeline(settings, load_keyring(settings), RefData())
-rules_stage = RulesStage()
+rules_stage = RulesStage(cache_size=settings.patient_cache_size)
 watch = StallWatch(settings.stall_after_s)
 RAW_NAMES = set(RAW_INPUTS)
 

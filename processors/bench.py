@@ -161,3 +161,50 @@ def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 1
         "ratio_worker_on_vs_baseline": round(worker_on / baseline, 3),
         "ratio_rules_on_vs_off": round(worker_on / worker_off, 3),
     }
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_worker_memory(settings: Settings, phases: tuple[int, ...] = (3_000, 12_000), cache_size: int = 2_000) -> dict:
+    """Resident memory of one worker (all rule packs on) after successive batches of *distinct*
+    patients. With histories in RocksDB and ``cache_size`` of them in memory, memory must level off."""
+    from yijian.deploy.local import Worker
+    from yijian.producers.examples import encounter
+    from yijian.rules.deployment import publish
+    from yijian.rules.model import load_packs
+
+    ensure_topics(settings)
+    ring = KeyRing()
+    key = ring.new("H52010200001")
+    save_keyring(settings, ring)
+    for pack in load_packs():
+        publish(settings, pack)
+    p = producer(settings, **{"linger.ms": 20})
+    w = Worker(settings, name="mem", YIJIAN_PATIENT_CACHE_SIZE=str(cache_size))
+    out = {"cache_size": cache_size, "phases": []}
+    try:
+        w.get("/health")
+        sent, seq = 0, 1
+        for n in phases:
+            for start in range(sent, sent + n, 100):
+                recs = [encounter("H52010200001", i) for i in range(start, min(start + 100, sent + n))]
+                p.produce(settings.topic("raw.encounter"), key="H52010200001", value=seal("encounter", recs, key, "bench", seq))
+                seq += len(recs)
+                p.poll(0)
+            p.flush(60)
+            sent += n
+            deadline = time.monotonic() + 600
+            while _metric(w.port, "yijian_rule_records_total") < sent and time.monotonic() < deadline:
+                time.sleep(0.2)
+            out["phases"].append({"distinct_patients": sent, "rss_mb": round(_rss_mb(w.proc.pid), 1)})
+    finally:
+        w.stop()
+    first, last = out["phases"][0], out["phases"][-1]
+    out["patients_growth"] = round(last["distinct_patients"] / first["distinct_patients"], 2)
+    out["rss_growth"] = round(last["rss_mb"] / first["rss_mb"], 3)
+    return out

@@ -21,12 +21,13 @@ log = logging.getLogger("yijian.processors.rules")
 
 
 class RulesStage:
-    def __init__(self, context: RuleContext | None = None) -> None:
+    def __init__(self, context: RuleContext | None = None, cache_size: int = 20_000) -> None:
         self.state = DeployedState({}, {})
         self.context = context or RuleContext()
         self.engine = RuleEngine([], self.context)
         self.version = ""
         self.cache: dict[str, PatientHistory] = {}
+        self.cache_size = cache_size
 
     def on_message(self, key: str, value: bytes | None) -> bool:
         """Apply one rules-topic message; rebuilds the engine if the packs in force changed."""
@@ -80,12 +81,10 @@ class RulesStage:
         return findings, out
 
     # in-process cache of deserialized histories (the table holds the durable copy); cleared on rebalance
-    CACHE_SIZE = 20_000
-
     def remember(self, pseudo: str, history: PatientHistory) -> None:
         self.cache.pop(pseudo, None)
         self.cache[pseudo] = history
-        while len(self.cache) > self.CACHE_SIZE:
+        while len(self.cache) > self.cache_size:
             self.cache.pop(next(iter(self.cache)))
 
     def forget_all(self) -> None:

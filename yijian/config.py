@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     manifest_grace_s: float = Field(default=120, ge=0, description="A daily manifest is reconciled this long after it arrives (records of the day may still be in flight).")
     encounter_retention_days: float = Field(default=7, gt=0, description="How long processors remember encounter ids for the cross-record check.")
     control_interval_s: float = Field(default=10, gt=0, description="How often processors evaluate connection status and pending cross-record checks.")
+    patient_cache_size: int = Field(default=20_000, ge=100, description="Patient histories a processor replica keeps deserialized in memory (the rest stay in RocksDB); bounds its memory.")
     stall_after_s: float = Field(default=60, gt=0, description="A replica whose owned raw partition has waiting messages but no progress for this long reports itself stalled (/health 503) so it is restarted.")
     worker_web_port: int = Field(default=6066, description="Port of the processors' health and Prometheus metrics endpoint.")
     worker_web_host: str = Field(default="127.0.0.1", description="Address the processors' web endpoint binds to (0.0.0.0 in a pod).")
