@@ -202,7 +202,9 @@ def test_kill9_a_replica_twice_mid_stream_loses_and_doubles_nothing(settings, pr
             time.sleep(at - (6 if at == 14 else 0))
             victim = next(w for w in plat.workers if w.proc.poll() is None)
             victim.kill9()
+            assert victim.proc.returncode == -9
             plat.add_replica()
+        assert t.is_alive()  # both kills happened while the hospitals were still sending
         t.join(120)
         assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
         assert_matches_ground_truth(plat.drain(), province)
