@@ -237,6 +237,7 @@ def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
         t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
         t.start()
         time.sleep(8)
+        assert t.is_alive()  # the broker goes down while the hospitals are still sending
         kafka("stop")
         time.sleep(4)
         kafka("start")
