@@ -134,6 +134,46 @@ class Supervisor:
                         self.on_restart(w)
 
 
+RAW_TOPICS = ("raw.encounter", "raw.prescription", "raw.charge", "raw.control")
+
+
+def wait_assigned(workers: list[Worker], timeout: float = 120) -> list[int]:
+    """Until every replica reports assigned partitions on /health; returns each one's share."""
+    import json
+
+    deadline = time.monotonic() + timeout
+    shares: list[int] = []
+    while time.monotonic() < deadline:
+        shares = [json.loads(w.get("/health")[1])["partitions_assigned"] for w in workers]
+        if all(shares):
+            break
+        time.sleep(0.5)
+    return shares
+
+
+def wait_until_drained(settings, timeout: float = 600, on_status=None, interval: float = 2.0) -> bool:
+    """Until the processors and the sink have consumed everything (lag 0 twice in a row), then the
+    sink's last batch. ``on_status(lag_processors, lag_sink)`` is called at each look. Returns whether
+    it drained before ``timeout``."""
+    from yijian.kafka import group_lag
+    from yijian.sinks.sink import SOURCE_TOPICS
+
+    s = settings
+    raw = [s.topic(t) for t in RAW_TOPICS]
+    sink_topics = [s.topic(t) for t in SOURCE_TOPICS]
+    deadline = time.monotonic() + timeout
+    zero = 0
+    while time.monotonic() < deadline and zero < 2:
+        lag_p = group_lag(s, s.processor_app_id, raw)
+        lag_s = group_lag(s, s.sink_group_id, sink_topics)
+        if on_status:
+            on_status(lag_p, lag_s)
+        zero = zero + 1 if lag_p == 0 and lag_s == 0 else 0
+        time.sleep(interval)
+    time.sleep(max(2.0, s.sink_batch_seconds * 2))  # the sink's last batch
+    return zero >= 2
+
+
 def collect(settings, topics: list[str], until, timeout: float = 90, raw: bool = False) -> dict[str, list]:
     """Read topics from the beginning until ``until(got)`` holds; JSON batches are flattened."""
     c = consumer(settings, group_id=f"collect-{time.time_ns()}")

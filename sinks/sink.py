@@ -209,7 +209,7 @@ class ClickHouseSink:
 
         Returns False (and pauses consumption) if any insert failed; the same blocks are retried
         later with the same dedup tokens."""
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
         if not self._groups:
             return True
@@ -236,10 +236,17 @@ class ClickHouseSink:
                 self._pause()
                 return False
             offsets = [TopicPartition(g.topic, g.partition, g.last + 1) for g in self._groups.values()]
-            self.consumer.store_offsets(offsets=offsets)
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-            for tp in offsets:
-                self._committed[(tp.topic, tp.partition)] = tp.offset
+            try:
+                self.consumer.store_offsets(offsets=offsets)
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                # The rows are in ClickHouse; only the commit failed (broker restarting, group rebalanced).
+                # The messages will be delivered again from the last committed offset and collapse into
+                # the same rows (deterministic keys, ReplacingMergeTree), so drop the buffer and go on.
+                log.warning("Kafka offset commit failed after the insert (the batch will be re-read, idempotent): %s", exc)
+            else:
+                for tp in offsets:
+                    self._committed[(tp.topic, tp.partition)] = tp.offset
             self.committed_messages += sum(g.last - g.first + 1 for g in self._groups.values())
             for table, n in written.items():
                 self.metrics.rows.labels(table).inc(n)

@@ -18,9 +18,6 @@ from rich.table import Table
 
 from yijian.config import Settings, get_settings
 
-RAW = ("raw.encounter", "raw.prescription", "raw.charge", "raw.control")
-SINK_SOURCES = ("std.records", "quality.issues", "findings", "rejected")
-
 
 class Demo:
     def __init__(self, settings: Settings, console: Console) -> None:
@@ -61,21 +58,16 @@ class Demo:
                            f"query endpoint http://{self.settings.sink_http_host}:{self.settings.sink_http_port}/query)")
 
     def start_workers(self, replicas: int) -> None:
-        import json
-
         from yijian.deploy.local import Worker
 
         for i in range(replicas):
             # compressed time for the demo: reconcile manifests and check connections within seconds
             self.workers.append(Worker(self.settings, name=f"w{i + 1}", YIJIAN_CONTROL_INTERVAL_S="2", YIJIAN_MANIFEST_GRACE_S="4",
                                        YIJIAN_STALL_AFTER_S="20"))
+        from yijian.deploy.local import wait_assigned
+
         with self.console.status(f"starting {replicas} processor replicas ..."):
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                shares = [json.loads(w.get("/health")[1])["partitions_assigned"] for w in self.workers]
-                if all(shares):
-                    break
-                time.sleep(0.5)
+            shares = wait_assigned(self.workers)
         from yijian.deploy.local import Supervisor
 
         self.supervisor = Supervisor(self.workers, on_restart=lambda w: self.console.print(
@@ -96,21 +88,11 @@ class Demo:
 
     def wait_until_drained(self, timeout: float = 600) -> None:
         """Until the processors and the sink have consumed everything (lag 0 twice in a row)."""
-        from yijian.kafka import group_lag
+        from yijian.deploy.local import wait_until_drained
 
-        s = self.settings
-        raw = [s.topic(t) for t in RAW]
-        sink_topics = [s.topic(t) for t in SINK_SOURCES]
-        deadline = time.monotonic() + timeout
-        zero = 0
         with self.console.status("processing ...") as status:
-            while time.monotonic() < deadline and zero < 2:
-                lag_p = group_lag(s, s.processor_app_id, raw)
-                lag_s = group_lag(s, s.sink_group_id, sink_topics)
-                status.update(f"processing ... processors' lag {lag_p} envelopes, sink's lag {lag_s} batches")
-                zero = zero + 1 if lag_p == 0 and lag_s == 0 else 0
-                time.sleep(2.0)
-        time.sleep(max(2.0, s.sink_batch_seconds * 2))  # the sink's last batch
+            wait_until_drained(self.settings, timeout, on_status=lambda lag_p, lag_s: status.update(
+                f"processing ... processors' lag {lag_p} envelopes, sink's lag {lag_s} batches"))
 
     def shutdown(self) -> None:
         self.stop.set()

@@ -1,0 +1,256 @@
+"""End to end against the simulator's ground truth: a simulated province goes through the real broker,
+two processor replicas (Faust subprocesses, with a Supervisor) and the ClickHouse sink; ClickHouse
+(read with FINAL) must then hold exactly what the simulator sent — nothing lost, nothing counted twice —
+also when a replica is killed with SIGKILL mid-stream (twice) and when the broker restarts under load.
+
+Compared exactly, per case:
+- per record type, the distinct record ids sent (skipped records are never sent);
+- the latest version and status of every record (corrections replace, cancellations are 'cancelled');
+- encounter amounts (medfee_sumamt of the latest versions) per institution;
+- per quality code, the records (institution, type, id, version) with a per-record issue == the ground
+  truth's expectations;
+- the sequence-gap ranges == the ground truth's non-trailing gaps.
+And after the baseline: no patient name or ID number in any column of any table of the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from yijian.config import Settings
+from yijian.deploy.local import Supervisor, Worker, free_port, wait_assigned, wait_until_drained
+from yijian.keyring import load_keyring, save_keyring
+from yijian.processors.refdata_state import publish as publish_refdata
+from yijian.producers.sim_publisher import publish_simulation
+from yijian.producers.simulator import simulate
+from yijian.rules.deployment import publish as publish_pack
+from yijian.rules.model import load_packs
+from yijian.sinks.sink import ClickHouseSink
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = {"encounter": "encounters", "prescription": "prescription_items", "charge": "charges"}
+WORKER_ENV = {"YIJIAN_STALL_AFTER_S": "20"}
+
+
+@pytest.fixture(scope="module")
+def province():
+    return simulate(institutions=20, encounters=300, seed=7)
+
+
+class Platform:
+    """keys + refdata + rule packs → replicas (with a Supervisor) → sink in a thread."""
+
+    def __init__(self, settings: Settings, res, replicas: int = 2) -> None:
+        self.settings = settings
+        self.res = res
+        ring = load_keyring(settings)
+        for inst in res.by_institution:
+            if not ring.entries(inst):
+                ring.new(inst)
+        save_keyring(settings, ring)
+        self.ring = ring
+        publish_refdata(settings, res.refdata_updates())
+        for pack in load_packs():
+            publish_pack(settings, pack)
+        self.stop_event = threading.Event()
+        self.sink = ClickHouseSink(settings)
+        self.sink_thread = threading.Thread(target=self.sink.run, args=(self.stop_event,), name="sink", daemon=True)
+        self.sink_thread.start()
+        self.workers = [Worker(settings, name=f"w{i + 1}", **WORKER_ENV) for i in range(replicas)]
+        assert all(wait_assigned(self.workers))
+        self.supervisor = Supervisor(self.workers).start()
+        self.n = replicas
+
+    def add_replica(self) -> Worker:
+        self.n += 1
+        w = Worker(self.settings, name=f"w{self.n}", **WORKER_ENV)
+        self.workers.append(w)
+        return w
+
+    def publish(self, rate: float | None = None):
+        return publish_simulation(self.settings, self.res, self.ring, rate=rate)
+
+    def drain(self, timeout: float = 240):
+        assert wait_until_drained(self.settings, timeout), "processors or sink did not drain"
+        return self.sink.client
+
+    def close(self) -> None:
+        self.supervisor.stop()
+        for w in self.workers:
+            w.stop()
+        self.stop_event.set()
+        self.sink_thread.join(30)
+
+
+def expected_counts(res) -> dict:
+    latest: dict[tuple, tuple] = {}
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    for ev in res.iter_timed():
+        if ev.skip:
+            continue
+        r = ev.record
+        key = (ev.record_type, ev.institution_code, r.record_id)
+        if key not in latest or latest[key][0] < r.version:
+            latest[key] = (r.version, str(r.status.value if hasattr(r.status, "value") else r.status))
+    enc_latest = {}
+    for ev in res.iter_timed():
+        if not ev.skip and ev.record_type == "encounter":
+            k = (ev.institution_code, ev.record.record_id)
+            if k not in enc_latest or enc_latest[k].version < ev.record.version:
+                enc_latest[k] = ev.record
+    for (inst, _), r in enc_latest.items():
+        amounts[inst] += Decimal(str(r.medfee_sumamt))
+    gt = res.ground_truth
+    quality = defaultdict(set)
+    for f in gt["faults"]:
+        for e in f["expect"]:
+            if e["kind"] == "quality":
+                quality[e["code"]].add((f["institution_code"], f["record_type"], f["record_id"], f["version"]))
+    return {
+        "records": dict(Counter(rtype for rtype, *_ in latest)),
+        "latest": {f"{rt}|{i}|{rid}": v for (rt, i, rid), v in latest.items()},
+        "amounts": {k: str(v) for k, v in amounts.items()},
+        "quality": {c: len(v) for c, v in quality.items()},
+        "seq_gaps": sorted([g["institution_code"], g["record_type"], g["first_seq"], g["last_seq"]]
+                           for g in gt["seq_gaps"] if not g["trailing"]),
+    }
+
+
+def found_counts(client) -> dict:
+    def rows(sql):
+        return client.query(sql).result_rows
+
+    records, latest = {}, {}
+    for rtype, table in TABLE.items():
+        records[rtype] = rows(f"SELECT uniqExact(institution_code, record_id) FROM {table} FINAL")[0][0]
+        for inst, rid, version, status in rows(
+                f"SELECT institution_code, record_id, max(version), argMax(status, version) FROM {table} FINAL GROUP BY institution_code, record_id"):
+            latest[f"{rtype}|{inst}|{rid}"] = (int(version), str(status))
+    amounts = {inst: str(Decimal(str(a)).quantize(Decimal("0.01"))) for inst, a in rows(
+        "SELECT institution_code, sum(medfee_sumamt) FROM encounters FINAL GROUP BY institution_code")}
+    quality = {code: n for code, n in rows(
+        "SELECT code, uniqExact(institution_code, record_type, record_id, version) FROM quality_issues FINAL "
+        "WHERE record_id != '' AND NOT startsWith(record_id, 'seq:') AND NOT startsWith(record_id, 'manifest:') GROUP BY code")}
+    gaps = sorted([inst, rtype, json.loads(d)["first_missing"], json.loads(d)["last_missing"]] for inst, rtype, d in rows(
+        "SELECT institution_code, record_type, details FROM quality_issues FINAL WHERE code = 'seq_gap'"))
+    return {"records": records, "latest": latest, "amounts": amounts, "quality": quality, "seq_gaps": gaps}
+
+
+def assert_matches_ground_truth(client, res) -> dict:
+    exp = expected_counts(res)
+    exp["amounts"] = {k: str(Decimal(v).quantize(Decimal("0.01"))) for k, v in exp["amounts"].items()}
+    got = found_counts(client)
+    print(f"\nrecords expected {exp['records']} found {got['records']}; quality expected {exp['quality']} found {got['quality']}; "
+          f"seq gaps expected {exp['seq_gaps']} found {got['seq_gaps']}")
+    assert got["records"] == exp["records"]
+    assert got["latest"] == exp["latest"], (
+        sorted(set(exp["latest"].items()) - set(got["latest"].items()))[:10], sorted(set(got["latest"].items()) - set(exp["latest"].items()))[:10])
+    assert sum(v == (2, "cancelled") for v in got["latest"].values()) >= 1  # cancellations present and kept as cancelled
+    assert sum(v == (2, "corrected") for v in got["latest"].values()) >= 1
+    assert got["amounts"] == exp["amounts"]
+    assert got["quality"] == exp["quality"]
+    assert got["seq_gaps"] == exp["seq_gaps"] and exp["seq_gaps"]
+    return exp
+
+
+def test_baseline_then_no_pii_in_clickhouse(settings, province):
+    plat = Platform(settings, province)
+    try:
+        report = plat.publish()
+        assert report.records_sent == sum(province.ground_truth["totals"]["sent"].values())
+        client = plat.drain()
+        assert_matches_ground_truth(client, province)
+        # PII scan: every column of every table of the test's database
+        names, certnos = set(), set()
+        for ev in province.iter_timed():
+            names.add(ev.record.patient.psn_name)
+            certnos.add(ev.record.patient.certno)
+        tables = [r[0] for r in client.query(f"SELECT name FROM system.tables WHERE database = '{settings.clickhouse_database}'").result_rows]
+        dump = []
+        db = settings.clickhouse_database
+        for t in tables:  # every column that can hold text (aggregate states hold numbers and uniq hashes)
+            cols = [c for c, typ in client.query(f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{t}'").result_rows
+                    if "String" in typ and "AggregateFunction" not in typ]
+            if not cols:
+                continue
+            for row in client.query(f"SELECT {', '.join(f'`{c}`' for c in cols)} FROM {db}.{t}").result_rows:
+                dump.append("\t".join(map(str, row)))
+        text = "\n".join(dump)
+        assert len(dump) > 1500 and len(names) > 100  # the scan saw the province
+        leaked = [x for x in names | certnos | {c[:17] for c in certnos if len(c) >= 17} if x and x in text]
+        assert leaked == []
+    finally:
+        plat.close()
+
+
+def test_kill9_a_replica_twice_mid_stream_loses_and_doubles_nothing(settings, province):
+    plat = Platform(settings, province)
+    try:
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
+        t.start()
+        for at in (6, 14):
+            time.sleep(at - (6 if at == 14 else 0))
+            victim = next(w for w in plat.workers if w.proc.poll() is None)
+            victim.kill9()
+            assert victim.proc.returncode == -9
+            plat.add_replica()
+        assert t.is_alive()  # both kills happened while the hospitals were still sending
+        t.join(120)
+        assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
+        assert_matches_ground_truth(plat.drain(), province)
+    finally:
+        plat.close()
+
+
+def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
+    port = free_port()
+    env = {**os.environ, "YIJIAN_HOME": str(tmp_path / "kafka"), "YIJIAN_KAFKA_PORT": str(port),
+           "YIJIAN_KAFKA_CACHE": os.environ.get("YIJIAN_KAFKA_CACHE", str(REPO / "var" / "cache" / "kafka"))}
+
+    def kafka(cmd):
+        r = subprocess.run(["bash", str(REPO / "deploy" / "kafka.sh"), cmd], env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    from yijian.kafka import ensure_topics, wait_for_broker
+
+    tag = os.urandom(5).hex()
+    s = Settings(home=tmp_path / "home", kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=f"b{tag}.", topic_partitions=2,
+                 clickhouse_dsn=f"chdb://{clickhouse_path}", clickhouse_database=f"b_{tag}")
+    plat = None
+    try:
+        kafka("start")
+        wait_for_broker(s)
+        ensure_topics(s)
+        plat = Platform(s, province)
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
+        t.start()
+        time.sleep(8)
+        assert t.is_alive()  # the broker goes down while the hospitals are still sending
+        kafka("stop")
+        time.sleep(4)
+        kafka("start")
+        t.join(180)
+        assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
+        assert_matches_ground_truth(plat.drain(), province)
+    finally:
+        if plat:
+            plat.close()
+        subprocess.run(["bash", str(REPO / "deploy" / "kafka.sh"), "stop"], env=env, capture_output=True, timeout=120)
+        try:
+            from yijian.sinks.client import make_client
+
+            make_client(s, create=False).command(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+        except Exception:
+            pass
