@@ -31,7 +31,7 @@ from yijian.processors.contracts import Lineage, encode_batch
 from yijian.processors.feedback import from_finding, from_issue, seal_feedback
 from yijian.processors.partitioning import partition_of as _partition_of
 from yijian.processors.pipeline import Outputs, Pipeline
-from yijian.processors.refdata_state import rule_context
+from yijian.processors.refdata_state import RULE_CONTEXT_TABLES, rule_context
 from yijian.processors.rules_stage import RulesStage, stale
 from yijian.refdata.catalog import RefData, Update
 from yijian.processors.tablebuffer import TableBuffer
@@ -283,8 +283,10 @@ async def reference_data(stream):
         try:
             if event.value is None:
                 continue
-            pipeline.refdata.apply(Update.from_json(event.value))
-            rules_stage.set_context(rule_context(pipeline.refdata))
+            update = Update.from_json(event.value)
+            pipeline.refdata.apply(update)
+            if update.table in RULE_CONTEXT_TABLES:  # code maps (most updates) do not change the rules
+                rules_stage.set_context(rule_context(pipeline.refdata))
         except Exception:
             metrics.ERRORS.inc()
             log.exception("unreadable reference data message %r", event.key)

@@ -14,6 +14,7 @@ from yijian.refdata.catalog import TABLES, RefData, Update, load_csv
 from yijian.rules.model import DrugInfo, InstitutionInfo, Prescriber, RuleContext
 
 INJECTION_ROUTES = {"iv", "im", "ih", "ivgtt", "inj"}
+RULE_CONTEXT_TABLES = {"practitioners", "drugs", "institutions"}  # what rule_context() reads
 
 
 def updates_from_csv(path: Path, table: str, version: str = "") -> list[Update]:
