@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class Worker:
     """One `yijian worker` subprocess with its own web port, data folder and log file."""
 
     def __init__(self, settings, name: str = "w1", loglevel: str = "warn", **env: str) -> None:
-        env.setdefault("YIJIAN_PROCESSOR_DATA_DIR", str(Path(settings.home) / "processors" / name))
+        app_id = env.get("YIJIAN_PROCESSOR_APP_ID", settings.processor_app_id)
+        env.setdefault("YIJIAN_PROCESSOR_DATA_DIR", str(Path(settings.home) / "processors" / app_id / name))
         self.env = worker_env(settings, **env)
         self.port = int(self.env["YIJIAN_WORKER_WEB_PORT"])
         self.log_path = Path(settings.home) / f"worker-{name}.log"
@@ -193,3 +195,59 @@ def collect(settings, topics: list[str], until, timeout: float = 90, raw: bool =
     finally:
         c.close()
     return got
+
+
+class LocalPlatform:
+    """keys + refdata + rule packs → replicas (with a Supervisor) → sink in a thread."""
+
+    def __init__(self, settings, res, replicas: int = 2, **worker_env: str) -> None:
+        from yijian.keyring import load_keyring, save_keyring
+        from yijian.processors.refdata_state import publish as publish_refdata
+        from yijian.rules.deployment import publish as publish_pack
+        from yijian.rules.model import load_packs
+        from yijian.sinks.sink import ClickHouseSink
+
+        self.worker_env = {"YIJIAN_STALL_AFTER_S": "20", **worker_env}
+        self.settings = settings
+        self.res = res
+        ring = load_keyring(settings)
+        for inst in res.by_institution:
+            if not ring.entries(inst):
+                ring.new(inst)
+        save_keyring(settings, ring)
+        self.ring = ring
+        publish_refdata(settings, res.refdata_updates())
+        for pack in load_packs():
+            publish_pack(settings, pack)
+        self.stop_event = threading.Event()
+        self.sink = ClickHouseSink(settings)
+        self.sink_thread = threading.Thread(target=self.sink.run, args=(self.stop_event,), name="sink", daemon=True)
+        self.sink_thread.start()
+        self.workers = [Worker(settings, name=f"w{i + 1}", **self.worker_env) for i in range(replicas)]
+        if not all(wait_assigned(self.workers)):
+            raise RuntimeError("processor replicas did not get partitions")
+        self.supervisor = Supervisor(self.workers).start()
+        self.n = replicas
+
+    def add_replica(self) -> Worker:
+        self.n += 1
+        w = Worker(self.settings, name=f"w{self.n}", **self.worker_env)
+        self.workers.append(w)
+        return w
+
+    def publish(self, rate: float | None = None):
+        from yijian.producers.sim_publisher import publish_simulation
+
+        return publish_simulation(self.settings, self.res, self.ring, rate=rate)
+
+    def drain(self, timeout: float = 240):
+        if not wait_until_drained(self.settings, timeout):
+            raise TimeoutError("processors or sink did not drain")
+        return self.sink.client
+
+    def close(self) -> None:
+        self.supervisor.stop()
+        for w in self.workers:
+            w.stop()
+        self.stop_event.set()
+        self.sink_thread.join(30)

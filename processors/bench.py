@@ -208,3 +208,70 @@ def bench_worker_memory(settings: Settings, phases: tuple[int, ...] = (3_000, 12
     out["patients_growth"] = round(last["distinct_patients"] / first["distinct_patients"], 2)
     out["rss_growth"] = round(last["rss_mb"] / first["rss_mb"], 3)
     return out
+
+
+def bench_latency(settings: Settings, rate: float | None, encounters: int = 800, institutions: int = 20) -> dict:
+    """Latency through the whole local platform (2 replicas, all rules, sink) for a simulated province
+    sent at ``rate`` records/s (None: as fast as possible = saturation):
+    - received → finding on ``feedback``: Kafka time of the record's envelope → Kafka time of the
+      feedback envelope that carries its finding (encrypted to the hospital);
+    - received → queryable: Kafka time of the record's envelope → row inserted in ClickHouse."""
+    import statistics
+
+    from yijian.deploy.local import LocalPlatform
+    from yijian.producers.envelope import open_envelope
+    from yijian.producers.simulator import simulate
+    from yijian.kafka import read_to_end
+
+    res = simulate(institutions=institutions, encounters=encounters, seed=23)
+    ensure_topics(settings)
+    platform = LocalPlatform(settings, res)
+    try:
+        t0 = time.perf_counter()
+        report = platform.publish(rate=rate)
+        client = platform.drain(timeout=600)
+        elapsed = time.perf_counter() - t0
+        feedback_ms: dict[str, int] = {}
+
+        def note(msg) -> None:
+            opened = open_envelope(msg.value(), platform.ring)
+            for fb in opened.records:
+                if fb["kind"] == "finding":
+                    feedback_ms.setdefault(fb["feedback_id"], msg.timestamp()[1])
+
+        read_to_end(settings, settings.topic("feedback"), note, timeout=120)
+        rows = client.query(
+            "SELECT f.finding_id, toUnixTimestamp64Milli(r.received_time) FROM findings AS f FINAL "
+            "INNER JOIN (SELECT institution_code, record_id, min(received_time) AS received_time FROM ("
+            "  SELECT institution_code, record_id, received_time, src_topic FROM encounters UNION ALL "
+            "  SELECT institution_code, record_id, received_time, src_topic FROM charges UNION ALL "
+            "  SELECT institution_code, record_id, received_time, src_topic FROM prescription_items) "
+            "  WHERE startsWith(src_topic, {prefix:String}) GROUP BY institution_code, record_id) AS r "
+            "ON f.institution_code = r.institution_code AND f.record_id = r.record_id",
+            parameters={"prefix": settings.topic_prefix},
+        ).result_rows
+        to_finding = sorted(feedback_ms[fid] - rx for fid, rx in rows if fid in feedback_ms)
+        q = client.query(
+            "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', received_time, ingested_time)) FROM ("
+            "SELECT received_time, ingested_time, src_topic FROM encounters UNION ALL SELECT received_time, ingested_time, src_topic FROM charges) "
+            "WHERE startsWith(src_topic, {prefix:String})",  # only this run's rows (sections share a database)
+            parameters={"prefix": settings.topic_prefix},
+        ).result_rows[0][0]
+
+        def pct(values: list[int], p: float) -> float:
+            return float(values[min(len(values) - 1, int(p * len(values)))]) if values else float("nan")
+
+        return {
+            "offered_rate_rps": rate or "saturation",
+            "records_sent": report.records_sent,
+            "publish_rps": round(report.records_sent / max(report.seconds, 1e-6), 1),
+            "all_stored_after_s": round(elapsed, 1),
+            "findings_timed": len(to_finding),
+            "received_to_feedback_ms_p50": pct(to_finding, 0.5),
+            "received_to_feedback_ms_p99": pct(to_finding, 0.99),
+            "received_to_feedback_ms_mean": round(statistics.fmean(to_finding), 1) if to_finding else None,
+            "received_to_queryable_ms_p50": float(q[0]),
+            "received_to_queryable_ms_p99": float(q[1]),
+        }
+    finally:
+        platform.close()

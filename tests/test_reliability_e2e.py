@@ -27,68 +27,16 @@ from pathlib import Path
 import pytest
 
 from yijian.config import Settings
-from yijian.deploy.local import Supervisor, Worker, free_port, wait_assigned, wait_until_drained
-from yijian.keyring import load_keyring, save_keyring
-from yijian.processors.refdata_state import publish as publish_refdata
-from yijian.producers.sim_publisher import publish_simulation
+from yijian.deploy.local import LocalPlatform, free_port
 from yijian.producers.simulator import simulate
-from yijian.rules.deployment import publish as publish_pack
-from yijian.rules.model import load_packs
-from yijian.sinks.sink import ClickHouseSink
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = {"encounter": "encounters", "prescription": "prescription_items", "charge": "charges"}
-WORKER_ENV = {"YIJIAN_STALL_AFTER_S": "20"}
 
 
 @pytest.fixture(scope="module")
 def province():
     return simulate(institutions=20, encounters=300, seed=7)
-
-
-class Platform:
-    """keys + refdata + rule packs → replicas (with a Supervisor) → sink in a thread."""
-
-    def __init__(self, settings: Settings, res, replicas: int = 2) -> None:
-        self.settings = settings
-        self.res = res
-        ring = load_keyring(settings)
-        for inst in res.by_institution:
-            if not ring.entries(inst):
-                ring.new(inst)
-        save_keyring(settings, ring)
-        self.ring = ring
-        publish_refdata(settings, res.refdata_updates())
-        for pack in load_packs():
-            publish_pack(settings, pack)
-        self.stop_event = threading.Event()
-        self.sink = ClickHouseSink(settings)
-        self.sink_thread = threading.Thread(target=self.sink.run, args=(self.stop_event,), name="sink", daemon=True)
-        self.sink_thread.start()
-        self.workers = [Worker(settings, name=f"w{i + 1}", **WORKER_ENV) for i in range(replicas)]
-        assert all(wait_assigned(self.workers))
-        self.supervisor = Supervisor(self.workers).start()
-        self.n = replicas
-
-    def add_replica(self) -> Worker:
-        self.n += 1
-        w = Worker(self.settings, name=f"w{self.n}", **WORKER_ENV)
-        self.workers.append(w)
-        return w
-
-    def publish(self, rate: float | None = None):
-        return publish_simulation(self.settings, self.res, self.ring, rate=rate)
-
-    def drain(self, timeout: float = 240):
-        assert wait_until_drained(self.settings, timeout), "processors or sink did not drain"
-        return self.sink.client
-
-    def close(self) -> None:
-        self.supervisor.stop()
-        for w in self.workers:
-            w.stop()
-        self.stop_event.set()
-        self.sink_thread.join(30)
 
 
 def expected_counts(res) -> dict:
@@ -163,7 +111,7 @@ def assert_matches_ground_truth(client, res) -> dict:
 
 
 def test_baseline_then_no_pii_in_clickhouse(settings, province):
-    plat = Platform(settings, province)
+    plat = LocalPlatform(settings, province)
     try:
         report = plat.publish()
         assert report.records_sent == sum(province.ground_truth["totals"]["sent"].values())
@@ -193,7 +141,7 @@ def test_baseline_then_no_pii_in_clickhouse(settings, province):
 
 
 def test_kill9_a_replica_twice_mid_stream_loses_and_doubles_nothing(settings, province):
-    plat = Platform(settings, province)
+    plat = LocalPlatform(settings, province)
     try:
         out: dict = {}
         t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
@@ -232,7 +180,7 @@ def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
         kafka("start")
         wait_for_broker(s)
         ensure_topics(s)
-        plat = Platform(s, province)
+        plat = LocalPlatform(s, province)
         out: dict = {}
         t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
         t.start()

@@ -40,7 +40,7 @@ def run(records: int, out: Path, smoke: bool = False) -> dict:
         "sections": {},
     }
     from yijian.kafka import ensure_topics
-    from yijian.processors.bench import bench_processors, bench_worker_memory
+    from yijian.processors.bench import bench_latency, bench_processors, bench_worker_memory
     from yijian.producers.bench import bench_sdk
     from yijian.rules.bench import bench_engine
     from yijian.sinks.bench import bench_sink
@@ -52,6 +52,10 @@ def run(records: int, out: Path, smoke: bool = False) -> dict:
         ("worker_memory", "worker RSS after growing numbers of distinct patients (rules on)",
          lambda s: bench_worker_memory(s, phases=(1_000, 3_000) if smoke else (3_000, 12_000))),
         ("sink", "ClickHouse sink rows/s and received → queryable latency", lambda s: bench_sink(s, n_rows=max(records, 5000))),
+        ("latency_fixed_load", "whole platform at a fixed offered load: received → finding on feedback, → queryable",
+         lambda s: bench_latency(s, rate=300 if smoke else 1000, encounters=100 if smoke else 800)),
+        ("latency_saturation", "whole platform, sent as fast as possible: received → finding on feedback, → queryable",
+         lambda s: bench_latency(s, rate=None, encounters=100 if smoke else 800)),
     )
     try:
         for name, what, fn in sections:

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     )
     processor_data_dir: Path | None = Field(
         default=None,
-        description="Local state of one processor replica (RocksDB tables). Default <home>/processors; each replica on a host needs its own.",
+        description="Local state of one processor replica (RocksDB tables). Default <home>/processors/<app id>; each replica on a host needs its own.",
     )
     sla_hours_encounter: float = Field(default=24, gt=0, description="Timeliness SLA: encounter received within N hours of its event time.")
     sla_hours_prescription: float = Field(default=24, gt=0, description="Timeliness SLA for prescriptions (hours).")
@@ -142,8 +142,8 @@ class Settings(BaseSettings):
             self.sink_group_id = f"{self.topic_prefix}sink"
         if self.processor_app_id is None:
             self.processor_app_id = f"{self.topic_prefix}processors"
-        if self.processor_data_dir is None:
-            self.processor_data_dir = self.home / "processors"
+        if self.processor_data_dir is None:  # RocksDB state of one app id (Faust does not separate app ids itself)
+            self.processor_data_dir = self.home / "processors" / self.processor_app_id
         if self.keyring_path is None:
             self.keyring_path = self.home / "keys" / "keyring.json"
         if self.outbox_path is not None:
