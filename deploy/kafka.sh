@@ -13,6 +13,11 @@
 #   $YIJIAN_HOME/data/kafka   broker storage, cluster id, pid file and server.log (kept across stop/start)
 #   YIJIAN_KAFKA_PORT         broker port on 127.0.0.1 (default 9092); controller uses port + 1
 #   YIJIAN_KAFKA_CACHE, YIJIAN_KAFKA_DATA   override the two folders above
+#   YIJIAN_KAFKA_HOSPITAL_PORT  optional second listener (HOSPITAL) for hospital producers, as a
+#                             production cluster has (there: SASL_SSL on a public address)
+#   YIJIAN_KAFKA_HOSPITAL_ADVERTISED  host:port the HOSPITAL listener advertises (default
+#                             127.0.0.1:<its port>); the reliability tests advertise a TCP proxy
+#                             here, so they can cut the hospitals off while the platform runs on
 #
 # Needs Java 17+ and Maven (mvn) on PATH. Production clusters are not run with this script: see deploy/README.md.
 set -euo pipefail
@@ -57,6 +62,12 @@ configure() {
   mkdir -p "$data"
   sed -e "s#@DATA_DIR@#$data#g" -e "s#@BROKER_PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$cport#g" \
       "$here/kafka/server.properties" > "$props"
+  if [ -n "${YIJIAN_KAFKA_HOSPITAL_PORT:-}" ]; then
+    local hport="$YIJIAN_KAFKA_HOSPITAL_PORT" hadv="${YIJIAN_KAFKA_HOSPITAL_ADVERTISED:-127.0.0.1:$YIJIAN_KAFKA_HOSPITAL_PORT}"
+    sed -i -e "s#^listeners=\(.*\)#listeners=\1,HOSPITAL://127.0.0.1:$hport#" \
+           -e "s#^advertised.listeners=\(.*\)#advertised.listeners=\1,HOSPITAL://$hadv#" \
+           -e "s#^listener.security.protocol.map=\(.*\)#listener.security.protocol.map=\1,HOSPITAL:PLAINTEXT#" "$props"
+  fi
   cp "$here/kafka/log4j.properties" "$data/log4j.properties"
   if [ ! -f "$data/logs/meta.properties" ]; then
     local cluster_id

@@ -200,7 +200,7 @@ def collect(settings, topics: list[str], until, timeout: float = 90, raw: bool =
 class LocalPlatform:
     """keys + refdata + rule packs → replicas (with a Supervisor) → sink in a thread."""
 
-    def __init__(self, settings, res, replicas: int = 2, **worker_env: str) -> None:
+    def __init__(self, settings, res, replicas: int = 2, sink_client=None, **worker_env: str) -> None:
         from yijian.keyring import load_keyring, save_keyring
         from yijian.processors.refdata_state import publish as publish_refdata
         from yijian.rules.deployment import publish as publish_pack
@@ -220,7 +220,7 @@ class LocalPlatform:
         for pack in load_packs():
             publish_pack(settings, pack)
         self.stop_event = threading.Event()
-        self.sink = ClickHouseSink(settings)
+        self.sink = ClickHouseSink(settings, client=sink_client)
         self.sink_thread = threading.Thread(target=self.sink.run, args=(self.stop_event,), name="sink", daemon=True)
         self.sink_thread.start()
         self.workers = [Worker(settings, name=f"w{i + 1}", **self.worker_env) for i in range(replicas)]

@@ -84,6 +84,19 @@ def test_stall_watch_reports_only_partitions_with_waiting_messages_and_no_progre
     assert w.stalled(owned, now=13) == {}
     assert w.stalled({("raw.charge", 1): 9}, now=30) == {"raw.charge:1": {"waiting": 4, "idle_seconds": 25.0}}
     assert ("raw.charge", 0) not in w.progress  # revoked partitions are forgotten
+    # messages queued behind other partitions' backlog: not stalled while Faust fetches the partition
+    # and the replica keeps processing; stalled once Faust stops fetching it (paused partition)
+    w2 = StallWatch(stall_after=10)
+    owned2 = {("raw.control", 0): 5, ("raw.charge", 0): 900}
+    w2.stalled(owned2, now=0)
+    for t in range(1, 30):
+        w2.processed("raw.charge", 0, t * 10, now=t)
+    both = {("raw.control", 0), ("raw.charge", 0)}
+    assert w2.stalled(owned2, now=29.5, fetching=both) == {}
+    assert set(w2.stalled(owned2, now=29.5, fetching={("raw.charge", 0)})) == {"raw.control:0"}
+    assert set(w2.stalled(owned2, now=45, fetching=both)) == {"raw.control:0", "raw.charge:0"}  # replica idle
+    # a partition whose highwater is not known yet (no fetch response) is neither stalled nor an error
+    assert w.stalled({("raw.charge", 1): 9, ("raw.encounter", 0): None}, now=31) == {"raw.charge:1": {"waiting": 4, "idle_seconds": 26.0}}
 
 
 def test_connection_status_never_connected_only_after_the_silence_window():

@@ -1,7 +1,8 @@
 """End to end against the simulator's ground truth: a simulated province goes through the real broker,
 two processor replicas (Faust subprocesses, with a Supervisor) and the ClickHouse sink; ClickHouse
 (read with FINAL) must then hold exactly what the simulator sent — nothing lost, nothing counted twice —
-also when a replica is killed with SIGKILL mid-stream (twice) and when the broker restarts under load.
+also when a replica is killed with SIGKILL mid-stream (twice), when the broker restarts under load,
+when the hospitals are cut off from the broker for a while, and when ClickHouse refuses inserts for a while.
 
 Compared exactly, per case:
 - per record type, the distinct record ids sent (skipped records are never sent);
@@ -15,6 +16,7 @@ And after the baseline: no patient name or ID number in any column of any table 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -160,10 +162,18 @@ def test_kill9_a_replica_twice_mid_stream_loses_and_doubles_nothing(settings, pr
         plat.close()
 
 
-def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
+@contextlib.contextmanager
+def own_broker(clickhouse_path, tmp_path, hospital_advertised_port: int | None = None):
+    """A broker of the test's own (it gets stopped, or fronted by a proxy), with the platform's Settings.
+    ``hospital_advertised_port``: also open a HOSPITAL listener that advertises 127.0.0.1:<that port>
+    (where the test runs a TCP proxy to it). Yields (settings, kafka(cmd), hospital listener port)."""
     port = free_port()
     env = {**os.environ, "YIJIAN_HOME": str(tmp_path / "kafka"), "YIJIAN_KAFKA_PORT": str(port),
            "YIJIAN_KAFKA_CACHE": os.environ.get("YIJIAN_KAFKA_CACHE", str(REPO / "var" / "cache" / "kafka"))}
+    hospital_port = None
+    if hospital_advertised_port:
+        hospital_port = free_port()
+        env.update(YIJIAN_KAFKA_HOSPITAL_PORT=str(hospital_port), YIJIAN_KAFKA_HOSPITAL_ADVERTISED=f"127.0.0.1:{hospital_advertised_port}")
 
     def kafka(cmd):
         r = subprocess.run(["bash", str(REPO / "deploy" / "kafka.sh"), cmd], env=env, capture_output=True, text=True, timeout=120)
@@ -175,26 +185,12 @@ def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
     tag = os.urandom(5).hex()
     s = Settings(home=tmp_path / "home", kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=f"b{tag}.", topic_partitions=2,
                  clickhouse_dsn=f"chdb://{clickhouse_path}", clickhouse_database=f"b_{tag}")
-    plat = None
     try:
         kafka("start")
         wait_for_broker(s)
         ensure_topics(s)
-        plat = LocalPlatform(s, province)
-        out: dict = {}
-        t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
-        t.start()
-        time.sleep(8)
-        assert t.is_alive()  # the broker goes down while the hospitals are still sending
-        kafka("stop")
-        time.sleep(4)
-        kafka("start")
-        t.join(180)
-        assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
-        assert_matches_ground_truth(plat.drain(), province)
+        yield s, kafka, hospital_port
     finally:
-        if plat:
-            plat.close()
         subprocess.run(["bash", str(REPO / "deploy" / "kafka.sh"), "stop"], env=env, capture_output=True, timeout=120)
         try:
             from yijian.sinks.client import make_client
@@ -202,3 +198,118 @@ def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
             make_client(s, create=False).command(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
         except Exception:
             pass
+
+
+def publish_in_background(plat, settings=None, rate: float = 80):
+    """The province's hospitals send at ``rate`` records/s in a thread; returns (thread, result dict)."""
+    from yijian.producers.sim_publisher import publish_simulation
+
+    out: dict = {}
+
+    def run():
+        try:
+            out["report"] = publish_simulation(settings or plat.settings, plat.res, plat.ring, rate=rate)
+        except BaseException as e:  # surfaced by the test's assertion on out["report"]
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_broker_restart_under_load(clickhouse_path, tmp_path, province):
+    with own_broker(clickhouse_path, tmp_path) as (s, kafka, _):
+        plat = LocalPlatform(s, province)
+        try:
+            t, out = publish_in_background(plat)
+            time.sleep(8)
+            assert t.is_alive()  # the broker goes down while the hospitals are still sending
+            kafka("stop")
+            time.sleep(4)
+            kafka("start")
+            t.join(180)
+            assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
+            assert_matches_ground_truth(plat.drain(), province)
+        finally:
+            plat.close()
+
+
+def test_hospitals_cut_off_from_the_broker_mid_stream(clickhouse_path, tmp_path, province):
+    """The hospitals' link to the broker (their own listener, through a TCP proxy) is cut for 10 s while
+    they send; the platform keeps running on its own listener. Their idempotent producers retry when
+    the link is back: every record arrives once."""
+    from netfault import TcpProxy
+
+    proxy_port = free_port()
+    with own_broker(clickhouse_path, tmp_path, hospital_advertised_port=proxy_port) as (s, _, hospital_port):
+        proxy = TcpProxy(proxy_port, ("127.0.0.1", hospital_port))
+        hospitals = Settings(**{**s.model_dump(), "kafka_bootstrap": f"127.0.0.1:{proxy_port}"})
+        plat = LocalPlatform(s, province)
+        try:
+            t, out = publish_in_background(plat, hospitals)
+            time.sleep(6)
+            assert t.is_alive() and proxy.connections > 0  # the hospitals send through the proxy
+            received_before = _raw_count(s)
+            proxy.cut()
+            time.sleep(10)
+            assert t.is_alive()
+            assert _raw_count(s) - received_before < 50  # cut off: at most what was in flight got through
+            proxy.restore()
+            t.join(180)
+            assert "error" not in out, out.get("error")
+            assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
+            assert_matches_ground_truth(plat.drain(), province)
+        finally:
+            plat.close()
+            proxy.close()
+
+
+def _raw_count(s) -> int:
+    """Envelopes on the raw record topics (end offsets), read over the platform's own listener."""
+    from confluent_kafka import TopicPartition
+
+    from yijian.kafka import consumer
+
+    c = consumer(s, group_id=f"probe-{time.time_ns()}")
+    try:
+        total = 0
+        for t in ("raw.encounter", "raw.prescription", "raw.charge"):
+            topic = s.topic(t)
+            for p in c.list_topics(topic, timeout=10).topics[topic].partitions:
+                total += c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        return total
+    finally:
+        c.close()
+
+
+def test_clickhouse_unavailable_for_a_while_under_load(settings, province):
+    """ClickHouse refuses every insert for 12+ s while the hospitals send (injected in the client: the
+    embedded engine cannot be stopped inside the process that owns it). The sink holds back, commits
+    nothing it has not stored, and catches up exactly."""
+    from sink_helpers import FailingClient
+
+    from yijian.sinks.client import make_client
+
+    flaky = FailingClient(make_client(settings))
+    flaky.failing = False
+    plat = LocalPlatform(settings, province, sink_client=flaky)
+    try:
+        t, out = publish_in_background(plat)
+        time.sleep(5)
+        flaky.failing = True
+        deadline = time.monotonic() + 15
+        while flaky.failures == 0:
+            assert time.monotonic() < deadline, "the sink made no insert during the outage"
+            time.sleep(0.1)
+        committed = plat.sink.committed_messages
+        time.sleep(12)
+        assert plat.sink.committed_messages == committed  # nothing acknowledged to Kafka that ClickHouse refused
+        health = plat.sink.health()
+        assert flaky.failures > 0 and health["status"] == "degraded" and "unavailable" in health["last_error"]
+        flaky.failing = False
+        t.join(180)
+        assert out["report"].records_sent == sum(province.ground_truth["totals"]["sent"].values())
+        assert_matches_ground_truth(plat.drain(), province)
+        assert plat.sink.health()["status"] == "ok"
+    finally:
+        plat.close()

@@ -26,7 +26,7 @@ def bench_settings(base: Settings, section: str = "") -> Settings:
                     clickhouse_dsn=base.clickhouse_dsn if section else None)
 
 
-def run(records: int, out: Path, smoke: bool = False) -> dict:
+def run(records: int, out: Path, smoke: bool = False, only: tuple[str, ...] = (), latency_rates: tuple[float, ...] = (250.0, 5000.0)) -> dict:
     from yijian.deploy import stack
     from yijian.kafka import delete_topics_with_prefix
 
@@ -45,6 +45,7 @@ def run(records: int, out: Path, smoke: bool = False) -> dict:
     from yijian.rules.bench import bench_engine
     from yijian.sinks.bench import bench_sink
 
+    latency_encounters = 100 if smoke else 1600
     sections = (
         ("sdk", "hospital SDK: validate+encode+outbox+encrypt+publish vs raw publish of the same envelopes", lambda s: bench_sdk(s, records)),
         ("processors", "one worker end to end vs a plain decrypt+decode loop; rules on vs off", lambda s: bench_processors(s, n_records=records)),
@@ -52,13 +53,21 @@ def run(records: int, out: Path, smoke: bool = False) -> dict:
         ("worker_memory", "worker RSS after growing numbers of distinct patients (rules on)",
          lambda s: bench_worker_memory(s, phases=(1_000, 3_000) if smoke else (3_000, 12_000))),
         ("sink", "ClickHouse sink rows/s and received → queryable latency", lambda s: bench_sink(s, n_rows=max(records, 5000))),
-        ("latency_fixed_load", "whole platform at a fixed offered load: received → finding on feedback, → queryable",
-         lambda s: bench_latency(s, rate=300 if smoke else 1000, encounters=100 if smoke else 800)),
+    ) + tuple(
+        (f"latency_{rate:g}rps", f"whole platform at {rate:g} records/s offered: received → finding on feedback, → queryable",
+         lambda s, rate=rate: bench_latency(s, rate=rate, encounters=latency_encounters))
+        for rate in ((200.0,) if smoke else latency_rates)
+    ) + (
         ("latency_saturation", "whole platform, sent as fast as possible: received → finding on feedback, → queryable",
-         lambda s: bench_latency(s, rate=None, encounters=100 if smoke else 800)),
+         lambda s: bench_latency(s, rate=None, encounters=latency_encounters)),
     )
+    unknown = set(only) - {name for name, _, _ in sections}
+    if unknown:
+        raise SystemExit(f"unknown bench section(s) {sorted(unknown)}; sections: {[name for name, _, _ in sections]}")
     try:
         for name, what, fn in sections:
+            if only and name not in only:
+                continue
             section = bench_settings(settings, name)
             ensure_topics(section)
             with console.status(f"{name}: {what} ..."):
