@@ -5,16 +5,22 @@ Run it:  python deploy/capacity.py            (or: python -m yijian.deploy.capac
          python deploy/capacity.py --visits-per-day 1500000 --records-per-visit 25   (your own province)
 
 Pure Python (standard library only), so ops can run it anywhere. Every number comes from the inputs
-below; each input says where it comes from. The per-core figure is an ASSUMPTION until the benchmark
-(`make bench`) replaces it: one processor worker ≈ 1 core ≈ 20,000 records/s when records travel in
-batches inside envelopes (see shared/research/streaming.md: Faust pays ≈0.2 ms per Kafka message, the
-per-record work is ≈13–50 µs). Re-run with --worker-records-per-s once the benchmark has a figure.
+below; each input says where it comes from. The processor worker's rates are MEASURED by the benchmark
+(`make bench`, on a 2-core machine), and they show that a worker pays per Kafka message (envelope) more
+than per record: one worker (≈ 1 core) with all rule packs on does 2,308 records/s when envelopes carry
+100 records (section `processors`), but only ≈ 200 envelopes/s when they carry 1–3 records (sections
+`latency_250rps`, `latency_5000rps`: 2 replicas reached ≈ 375–395 envelopes/s together). Hospitals send
+records as they happen, so at a province's peak an envelope carries about one record. A worker's
+capacity is therefore the smaller of its records/s and its envelopes/s × records per envelope. Re-run
+with --worker-records-per-s / --worker-envelopes-per-s / --records-per-envelope when the benchmark or
+the traffic changes. The sink's figure is still an assumption.
 
 How the numbers follow from the inputs (one line each, the same order as the table):
 
     peak records/s   = peak visits/day × records/visit × peak-hour share / 3600
-    processors       = ceil(peak records/s / (per-worker records/s × target utilisation)), at least 2
-    processors (max) = ceil(peak records/s × catch-up factor / per-worker records/s)  (autoscaler ceiling)
+    per-worker rate  = min(worker records/s, worker envelopes/s × records/envelope)   (records/s)
+    processors       = ceil(peak records/s / (per-worker rate × target utilisation)), at least 2
+    processors (max) = ceil(peak records/s × catch-up factor / per-worker rate)  (autoscaler ceiling)
     sinks            = same two formulas with the sink's per-replica rate
     partitions       = max(min partitions, max replicas × growth factor, brokers), rounded up to a power of two
                        (monotone in the load — a topic's partitions can never be reduced — and spread over the
@@ -61,12 +67,32 @@ class Inputs:
         metadata={"unit": "×", "doc": "after an outage the backlog must drain while live traffic continues: autoscaler ceiling = peak × this"},
     )
     worker_records_per_s: float = field(
-        default=20_000,
-        metadata={"unit": "rec/s", "doc": "ASSUMPTION until benchmarked: one processor worker ≈ 1 core ≈ 20k records/s (batched envelopes)"},
+        default=2_000,
+        metadata={
+            "unit": "rec/s",
+            "doc": "measured (`make bench`, section processors): one processor worker ≈ 1 core, all rule packs on, 100-record envelopes: 2,308 records/s, rounded down",
+        },
+    )
+    worker_envelopes_per_s: float = field(
+        default=200.0,
+        metadata={
+            "unit": "env/s",
+            "doc": "measured (`make bench`, sections latency_250rps/latency_5000rps): 2 workers + broker + sink + publisher on 2 cores reached ≈375–395 envelopes/s of 1–2.8 records, ≈200 per worker; Faust pays per Kafka message (one envelope fans out into several sends)",
+        },
+    )
+    records_per_envelope: float = field(
+        default=1.0,
+        metadata={
+            "unit": "",
+            "doc": "records per envelope at peak: hospitals send records as they happen (≈0.4 records/s per institution at Guizhou's peak, SDK linger 20 ms); a backfill or batch upload carries up to 500",
+        },
     )
     sink_records_per_s: float = field(
         default=50_000,
-        metadata={"unit": "rec/s", "doc": "ASSUMPTION: one sink replica (1 core) ≈ 50k rows/s (Kafka consume + Arrow batch insert; chdb measured 400k rows/s insert-only)"},
+        metadata={
+            "unit": "rec/s",
+            "doc": "ASSUMPTION: one sink replica (1 core) ≈ 50k rows/s (Kafka consume + Arrow batch insert; chdb measured 400k rows/s insert-only); not measured with one-row messages (the processors write one message per envelope)",
+        },
     )
     target_utilisation: float = field(
         default=0.5,
@@ -104,6 +130,7 @@ class Inputs:
 class Plan:
     peak_records_per_s: float
     avg_records_per_day: float
+    worker_effective_records_per_s: float
     processor_replicas: int
     processor_max_replicas: int
     sink_replicas: int
@@ -124,13 +151,16 @@ def _ceil(x: float) -> int:
 
 def plan(i: Inputs) -> Plan:
     """The arithmetic. Pure function of the inputs; see the module docstring for each formula."""
-    if min(i.worker_records_per_s, i.sink_records_per_s, i.target_utilisation, i.replication) <= 0:
-        raise ValueError("per-replica rates, utilisation and replication must be positive")
+    rates = (i.worker_records_per_s, i.worker_envelopes_per_s, i.records_per_envelope, i.sink_records_per_s)
+    if min(*rates, i.target_utilisation, i.replication) <= 0:
+        raise ValueError("per-replica rates, records per envelope, utilisation and replication must be positive")
     peak = i.visits_per_day * i.records_per_visit * i.peak_hour_share / 3600.0
     avg_day = i.avg_visits_per_day * i.records_per_visit
 
-    proc = max(i.min_replicas, _ceil(peak / (i.worker_records_per_s * i.target_utilisation)))
-    proc_max = max(proc, _ceil(peak * i.catchup_factor / i.worker_records_per_s))
+    # a worker is limited by records (decode, rules) or by Kafka messages (Faust's per-message cost)
+    worker_rate = min(i.worker_records_per_s, i.worker_envelopes_per_s * i.records_per_envelope)
+    proc = max(i.min_replicas, _ceil(peak / (worker_rate * i.target_utilisation)))
+    proc_max = max(proc, _ceil(peak * i.catchup_factor / worker_rate))
     sink = max(i.min_replicas, _ceil(peak / (i.sink_records_per_s * i.target_utilisation)))
     sink_max = max(sink, _ceil(peak * i.catchup_factor / i.sink_records_per_s))
 
@@ -152,6 +182,7 @@ def plan(i: Inputs) -> Plan:
     return Plan(
         peak_records_per_s=peak,
         avg_records_per_day=avg_day,
+        worker_effective_records_per_s=worker_rate,
         processor_replicas=proc,
         processor_max_replicas=proc_max,
         sink_replicas=sink,
@@ -185,6 +216,7 @@ SCENARIOS = (GUIZHOU, NATION)
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("peak_records_per_s", "peak records/s", "visits/day × records/visit × peak-hour share / 3600"),
     ("avg_records_per_day", "records on an average day", "avg visits/day × records/visit"),
+    ("worker_effective_records_per_s", "per-worker records/s (effective)", "min(worker rec/s, worker envelopes/s × records/envelope)"),
     ("processor_replicas", "processor replicas (steady peak)", "peak / (per-worker rate × utilisation), ≥ min"),
     ("processor_max_replicas", "processor replicas (autoscale max)", "peak × catch-up / per-worker rate"),
     ("sink_replicas", "sink replicas (steady peak)", "peak / (per-sink rate × utilisation), ≥ min"),

@@ -9,7 +9,7 @@ Writes
 - deploy/compose/kafka/topics.txt: the same list for the compose stack's setup container.
 
 Run it whenever yijian/topics.py changes. Partition counts come from the capacity model
-(deploy/capacity.py, Guizhou: 12 per data topic); topics that the code pins (compacted `rules`,
+(deploy/capacity.py, Guizhou: 32 per data topic); topics that the code pins (compacted `rules`,
 `refdata`, `keys`, the one-partition `selfcheck`) keep their own count. Choose partitions up front: a
 Faust table's changelog has as many partitions as its source topic and cannot be repartitioned later.
 """
@@ -27,7 +27,7 @@ K8S_TOPICS = DEPLOY / "k8s" / "base" / "kafka" / "topics.yaml"
 COMPOSE_TOPICS = DEPLOY / "compose" / "kafka" / "topics.txt"
 
 PREFIX = "yijian."  # YIJIAN_TOPIC_PREFIX in deploy/k8s/base/app/config.yaml and compose.yaml
-PARTITIONS = 16  # data topics; deploy/capacity.py (Guizhou) and YIJIAN_TOPIC_PARTITIONS
+PARTITIONS = 32  # data topics; deploy/capacity.py (Guizhou) and YIJIAN_TOPIC_PARTITIONS
 REPLICAS = 3  # replication factor; YIJIAN_TOPIC_REPLICATION
 RETENTION_MS = 7 * 24 * 3600 * 1000  # data topics: 7 days, the replay window after a fix (runbook)
 CLUSTER = "yijian"  # the Strimzi Kafka resource's name

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yijian.deploy.capacity import GUIZHOU, NATION, Inputs, main, plan, render_table
+from yijian.deploy.capacity import GUIZHOU, NATION, Inputs, Plan, main, plan, render_table
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTS = (
@@ -37,8 +37,14 @@ loads = st.fixed_dictionaries(
 )
 
 
+def _worker_rate(i: Inputs) -> float:
+    """What one worker carries: limited by records or by Kafka messages, whichever binds first."""
+    return min(i.worker_records_per_s, i.worker_envelopes_per_s * i.records_per_envelope)
+
+
 def _invariants(i: Inputs) -> None:
     p = plan(i)
+    assert p.worker_effective_records_per_s == pytest.approx(_worker_rate(i))
     assert p.processor_replicas >= i.min_replicas and p.sink_replicas >= i.min_replicas
     assert p.processor_max_replicas >= p.processor_replicas
     assert p.sink_max_replicas >= p.sink_replicas
@@ -50,8 +56,8 @@ def _invariants(i: Inputs) -> None:
     assert p.brokers >= i.replication
     assert p.clickhouse_shards >= 1 and p.clickhouse_replicas == i.ch_replicas
     # the steady-state replicas really carry the peak at the target utilisation
-    assert p.processor_replicas * i.worker_records_per_s * i.target_utilisation >= p.peak_records_per_s * (1 - 1e-9)
-    assert p.processor_max_replicas * i.worker_records_per_s >= p.peak_records_per_s * i.catchup_factor * (1 - 1e-9)
+    assert p.processor_replicas * _worker_rate(i) * i.target_utilisation >= p.peak_records_per_s * (1 - 1e-9)
+    assert p.processor_max_replicas * _worker_rate(i) >= p.peak_records_per_s * i.catchup_factor * (1 - 1e-9)
     # storage fits
     assert p.brokers * i.broker_disk_tb * i.disk_fill >= p.kafka_tb * (1 - 1e-9)
     assert p.clickhouse_shards * i.ch_shard_disk_tb * i.disk_fill >= p.clickhouse_tb * (1 - 1e-9)
@@ -73,7 +79,9 @@ def test_more_load_never_needs_fewer_resources(load, factor):
         assert getattr(pb, field) >= getattr(ps, field), field
 
 
-@pytest.mark.parametrize("field", ["worker_records_per_s", "sink_records_per_s", "broker_disk_tb", "ch_shard_disk_tb"])
+@pytest.mark.parametrize(
+    "field", ["worker_records_per_s", "worker_envelopes_per_s", "records_per_envelope", "sink_records_per_s", "broker_disk_tb", "ch_shard_disk_tb"]
+)
 def test_faster_or_bigger_machines_never_need_more_of_them(field):
     base = plan(NATION)
     better = plan(replace(NATION, **{field: getattr(NATION, field) * 2}))
@@ -108,16 +116,66 @@ def test_known_figures_of_the_documented_scenarios():
     assert cn.peak_records_per_s == pytest.approx(35_000_000 * 20 * 0.12 / 3600)
 
 
-def test_bad_inputs_are_refused():
+@pytest.mark.parametrize("field", ["worker_records_per_s", "worker_envelopes_per_s", "records_per_envelope", "sink_records_per_s"])
+@pytest.mark.parametrize("value", [0, -1.0])
+def test_bad_inputs_are_refused(field, value):
     with pytest.raises(ValueError):
-        plan(replace(GUIZHOU, worker_records_per_s=0))
+        plan(replace(GUIZHOU, **{field: value}))
+
+
+rates = st.floats(min_value=1.0, max_value=1e6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rates, rates, st.floats(min_value=0.01, max_value=1_000))
+def test_a_worker_carries_the_smaller_of_its_two_limits(records_per_s, envelopes_per_s, per_envelope):
+    i = replace(NATION, worker_records_per_s=records_per_s, worker_envelopes_per_s=envelopes_per_s, records_per_envelope=per_envelope)
+    p = plan(i)
+    assert p.worker_effective_records_per_s <= records_per_s
+    assert p.worker_effective_records_per_s <= envelopes_per_s * per_envelope * (1 + 1e-12)
+    assert p.worker_effective_records_per_s in (records_per_s, envelopes_per_s * per_envelope)
+    _invariants(i)
+
+
+def test_only_the_binding_limit_changes_the_plan():
+    # (the country: enough load that the replica counts are above their floor)
+    # one record per envelope: the message rate binds, a faster record path alone buys nothing
+    by_messages = replace(NATION, records_per_envelope=1.0)
+    assert plan(replace(by_messages, worker_records_per_s=by_messages.worker_records_per_s * 10)) == plan(by_messages)
+    assert plan(replace(by_messages, worker_envelopes_per_s=by_messages.worker_envelopes_per_s * 2)).processor_max_replicas < plan(by_messages).processor_max_replicas
+    # full envelopes (a backfill): the record rate binds, a faster message path alone buys nothing
+    by_records = replace(NATION, records_per_envelope=500.0)
+    assert plan(replace(by_records, worker_envelopes_per_s=by_records.worker_envelopes_per_s * 10)) == plan(by_records)
+    assert plan(replace(by_records, worker_records_per_s=by_records.worker_records_per_s * 2)).processor_max_replicas < plan(by_records).processor_max_replicas
+
+
+@settings(max_examples=150, deadline=None)
+@given(loads, st.floats(min_value=0.01, max_value=500), st.floats(min_value=0.01, max_value=500))
+def test_fewer_records_per_envelope_never_needs_fewer_resources(load, a, b):
+    fuller, emptier = (a, b) if a >= b else (b, a)
+    pf = plan(replace(GUIZHOU, **load, records_per_envelope=fuller))
+    pe = plan(replace(GUIZHOU, **load, records_per_envelope=emptier))
+    for field in COUNTS:
+        assert getattr(pe, field) >= getattr(pf, field), field
+
+
+def test_guizhou_sent_as_it_happens_needs_more_workers_than_in_full_envelopes():
+    live = plan(replace(GUIZHOU, records_per_envelope=1.0))
+    batched = plan(replace(GUIZHOU, records_per_envelope=100.0))
+    assert live.processor_replicas > batched.processor_replicas
+    assert live.processor_max_replicas > batched.processor_max_replicas
+    assert live.partitions >= batched.partitions
+    # the default is the live case: hospitals send records as they happen
+    assert plan(GUIZHOU) == live
 
 
 def test_table_shows_both_scenarios_with_assumptions_next_to_numbers(capsys):
     text = render_table()
     assert GUIZHOU.name in text and NATION.name in text
     assert "ASSUMPTION" in text and "records/visit" in text
-    for line in text.splitlines()[2:15]:
+    result_lines = text.splitlines()[2 : 2 + len(fields(Plan))]
+    assert len(result_lines) == len(fields(Plan)) and "" not in result_lines, "one table row per figure of the plan"
+    for line in result_lines:
         assert len(line.split("  ")) > 2, f"each result line carries its formula: {line!r}"
     assert main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)

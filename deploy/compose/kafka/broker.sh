@@ -51,9 +51,9 @@ min.insync.replicas=2
 offsets.topic.replication.factor=3
 transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
-# topics are created on purpose (setup.sh, or Faust for its changelogs), with 12 partitions by default
+# topics are created on purpose (setup.sh, or Faust for its changelogs), with the data topics' 32 partitions by default
 auto.create.topics.enable=false
-num.partitions=12
+num.partitions=32
 log.dirs=${DATA}
 log.retention.hours=168
 PROPS
