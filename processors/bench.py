@@ -163,6 +163,40 @@ def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 1
     }
 
 
+def bench_worker_envelopes(settings: Settings, n_records: int = 3_000) -> dict:
+    """One worker (all rules on) on envelopes of ONE record each, as hospitals send at a province's
+    real rate (≈0.4 records/s per institution: nothing to batch within the SDK's linger). Faust pays
+    per Kafka message, so this, not records/s in full envelopes, sizes the processors. Baseline: the
+    plain decrypt+decode loop over the same envelopes."""
+    from yijian.processors.refdata_state import publish as publish_refdata
+    from yijian.rules.deployment import publish
+    from yijian.rules.model import load_packs
+
+    ensure_topics(settings)
+    ring = KeyRing()
+    envelopes, res = make_envelopes(ring, n_records, batch=1)
+    save_keyring(settings, ring)
+    publish_refdata(settings, res.refdata_updates())
+    for pack in load_packs():
+        publish(settings, pack)
+    p = producer(settings, **{"linger.ms": 20})
+    for topic, inst, value in envelopes:
+        p.produce(settings.topic(topic), key=inst, value=value)
+        p.poll(0)
+    p.flush(60)
+    n = len(envelopes)
+    baseline_s = _consume_all(settings, ["raw.encounter", "raw.prescription", "raw.charge"], n,
+                              lambda m: (open_envelope(m.value(), ring), 1)[1])
+    worker = _run_worker(settings, n, "yijian_rule_records_total", f"{settings.topic_prefix}bench-env")
+    return {
+        "envelopes": n,
+        "records_per_envelope": 1,
+        "baseline_decrypt_decode_eps": round(n / baseline_s),
+        "worker_rules_on_eps": round(worker),
+        "ratio_worker_vs_baseline": round(worker / (n / baseline_s), 4),
+    }
+
+
 def _rss_mb(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

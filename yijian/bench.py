@@ -40,7 +40,7 @@ def run(records: int, out: Path, smoke: bool = False, only: tuple[str, ...] = ()
         "sections": {},
     }
     from yijian.kafka import ensure_topics
-    from yijian.processors.bench import bench_latency, bench_processors, bench_worker_memory
+    from yijian.processors.bench import bench_latency, bench_processors, bench_worker_envelopes, bench_worker_memory
     from yijian.producers.bench import bench_sdk
     from yijian.rules.bench import bench_engine
     from yijian.sinks.bench import bench_sink
@@ -49,6 +49,8 @@ def run(records: int, out: Path, smoke: bool = False, only: tuple[str, ...] = ()
     sections = (
         ("sdk", "hospital SDK: validate+encode+outbox+encrypt+publish vs raw publish of the same envelopes", lambda s: bench_sdk(s, records)),
         ("processors", "one worker end to end vs a plain decrypt+decode loop; rules on vs off", lambda s: bench_processors(s, n_records=records)),
+        ("worker_envelopes", "one worker (rules on) on one-record envelopes, as hospitals send in real time, vs decrypt+decode",
+         lambda s: bench_worker_envelopes(s, n_records=600 if smoke else 3_000)),
         ("rules_engine", "rule engine in-process: all packs vs none", lambda s: bench_engine(min(records, 5000))),
         ("worker_memory", "worker RSS after growing numbers of distinct patients (rules on)",
          lambda s: bench_worker_memory(s, phases=(1_000, 3_000) if smoke else (3_000, 12_000))),

@@ -84,7 +84,7 @@ def bench(
     records: int = typer.Option(20_000, help="Records per measurement (bigger = steadier figures, longer run)."),
     out: str = typer.Option("bench-report.json", help="Where to write the JSON report."),
     smoke: bool = typer.Option(False, help="A quick run for CI: few records, checks the harness works."),
-    only: list[str] = typer.Option([], help="Run only this section (repeatable): sdk, processors, rules_engine, worker_memory, sink, latency_<rate>rps, latency_saturation."),
+    only: list[str] = typer.Option([], help="Run only this section (repeatable): sdk, processors, worker_envelopes, rules_engine, worker_memory, sink, latency_<rate>rps, latency_saturation."),
     latency_rate: list[float] = typer.Option([250.0, 5000.0], help="Offered load(s) in records/s for the whole-platform latency sections (repeatable; records go out as they happen, about one per envelope, as hospitals send them in real time); a saturation run (full envelopes, as fast as possible) is always added."),
 ) -> None:
     """Measure throughput and latency against baselines taken in the same run; print a table and write JSON."""
