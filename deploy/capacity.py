@@ -77,7 +77,7 @@ class Inputs:
         default=200.0,
         metadata={
             "unit": "env/s",
-            "doc": "measured (`make bench`, sections latency_250rps/latency_5000rps): 2 workers + broker + sink + publisher on 2 cores reached ≈375–395 envelopes/s of 1–2.8 records, ≈200 per worker; Faust pays per Kafka message (one envelope fans out into several sends)",
+            "doc": "measured (`make bench`): the whole platform (2 workers + broker + sink + publisher on 2 cores, sections latency_*) reached ≈375–395 envelopes/s of 1–2.8 records, ≈200 per worker; one worker alone, rules on, one-record envelopes: 866/s (section worker_envelopes). Conservative: the platform figure carries the broker's and sink's per-message cost. Faust pays per Kafka message (one envelope fans out into several sends)",
         },
     )
     records_per_envelope: float = field(
