@@ -111,13 +111,17 @@ def _run_worker(settings: Settings, n_records: int, metric: str, app_id: str) ->
         w.stop()
 
 
-def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 100) -> dict:
+RAW_RECORD_TOPICS = ["raw.encounter", "raw.prescription", "raw.charge"]
+
+
+def _publish_province(settings: Settings, n_records: int, batch: int):
+    """A simulated province sealed into envelopes of up to ``batch`` records, its keys saved and its
+    reference data published, the envelopes on the raw topics: (ring, envelopes, SimResult)."""
     from yijian.processors.refdata_state import publish as publish_refdata
 
     ensure_topics(settings)
     ring = KeyRing()
     envelopes, res = make_envelopes(ring, n_records, batch)
-    n_records = sum(1 for _ in res.iter_timed())  # the simulator decides the exact count
     save_keyring(settings, ring)
     publish_refdata(settings, res.refdata_updates())
     p = producer(settings, **{"linger.ms": 20})
@@ -125,27 +129,37 @@ def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 1
         p.produce(settings.topic(topic), key=inst, value=value)
         p.poll(0)
     p.flush(60)
-    raw = ["raw.encounter", "raw.prescription", "raw.charge"]
+    return ring, envelopes, res
 
-    def decrypt_decode(m) -> int:
-        return len(open_envelope(m.value(), ring).records)
 
-    baseline_s = _consume_all(settings, raw, n_records, decrypt_decode)
-    pipeline = Pipeline(settings, ring, res.refdata)
-
-    def full(m) -> int:
-        out = pipeline.process(m.value(), Lineage(topic=m.topic(), partition=m.partition(), offset=m.offset()), datetime.now(timezone.utc), {})
-        return len(out.std)
-
-    pipeline_s = _consume_all(settings, raw, n_records, full)
-    worker_off = _run_worker(settings, n_records, "yijian_records_in_total", f"{settings.topic_prefix}bench-off")
-
+def _deploy_all_rule_packs(settings: Settings) -> list:
     from yijian.rules.deployment import publish
     from yijian.rules.model import load_packs
 
     packs = load_packs()
     for pack in packs:
         publish(settings, pack)
+    return packs
+
+
+def bench_processors(settings: Settings, n_records: int = 20_000, batch: int = 100) -> dict:
+    ring, _, res = _publish_province(settings, n_records, batch)
+    n_records = sum(1 for _ in res.iter_timed())  # the simulator decides the exact count
+
+    def decrypt_decode(m) -> int:
+        return len(open_envelope(m.value(), ring).records)
+
+    baseline_s = _consume_all(settings, RAW_RECORD_TOPICS, n_records, decrypt_decode)
+    pipeline = Pipeline(settings, ring, res.refdata)
+
+    def full(m) -> int:
+        out = pipeline.process(m.value(), Lineage(topic=m.topic(), partition=m.partition(), offset=m.offset()), datetime.now(timezone.utc), {})
+        return len(out.std)
+
+    pipeline_s = _consume_all(settings, RAW_RECORD_TOPICS, n_records, full)
+    worker_off = _run_worker(settings, n_records, "yijian_records_in_total", f"{settings.topic_prefix}bench-off")
+
+    packs = _deploy_all_rule_packs(settings)
     worker_on = _run_worker(settings, n_records, "yijian_rule_records_total", f"{settings.topic_prefix}bench-on")
     baseline = n_records / baseline_s
     return {
@@ -168,25 +182,10 @@ def bench_worker_envelopes(settings: Settings, n_records: int = 3_000) -> dict:
     real rate (≈0.4 records/s per institution: nothing to batch within the SDK's linger). Faust pays
     per Kafka message, so this, not records/s in full envelopes, sizes the processors. Baseline: the
     plain decrypt+decode loop over the same envelopes."""
-    from yijian.processors.refdata_state import publish as publish_refdata
-    from yijian.rules.deployment import publish
-    from yijian.rules.model import load_packs
-
-    ensure_topics(settings)
-    ring = KeyRing()
-    envelopes, res = make_envelopes(ring, n_records, batch=1)
-    save_keyring(settings, ring)
-    publish_refdata(settings, res.refdata_updates())
-    for pack in load_packs():
-        publish(settings, pack)
-    p = producer(settings, **{"linger.ms": 20})
-    for topic, inst, value in envelopes:
-        p.produce(settings.topic(topic), key=inst, value=value)
-        p.poll(0)
-    p.flush(60)
+    ring, envelopes, _ = _publish_province(settings, n_records, batch=1)
+    _deploy_all_rule_packs(settings)
     n = len(envelopes)
-    baseline_s = _consume_all(settings, ["raw.encounter", "raw.prescription", "raw.charge"], n,
-                              lambda m: (open_envelope(m.value(), ring), 1)[1])
+    baseline_s = _consume_all(settings, RAW_RECORD_TOPICS, n, lambda m: len(open_envelope(m.value(), ring).records))
     worker = _run_worker(settings, n, "yijian_rule_records_total", f"{settings.topic_prefix}bench-env")
     return {
         "envelopes": n,
@@ -209,15 +208,12 @@ def bench_worker_memory(settings: Settings, phases: tuple[int, ...] = (3_000, 12
     patients. With histories in RocksDB and ``cache_size`` of them in memory, memory must level off."""
     from yijian.deploy.local import Worker
     from yijian.producers.examples import encounter
-    from yijian.rules.deployment import publish
-    from yijian.rules.model import load_packs
 
     ensure_topics(settings)
     ring = KeyRing()
     key = ring.new("H52010200001")
     save_keyring(settings, ring)
-    for pack in load_packs():
-        publish(settings, pack)
+    _deploy_all_rule_packs(settings)
     p = producer(settings, **{"linger.ms": 20})
     w = Worker(settings, name="mem", YIJIAN_PATIENT_CACHE_SIZE=str(cache_size))
     out = {"cache_size": cache_size, "phases": []}
@@ -253,7 +249,6 @@ def bench_latency(settings: Settings, rate: float | None, encounters: int = 800,
     import statistics
 
     from yijian.deploy.local import LocalPlatform
-    from yijian.producers.envelope import open_envelope
     from yijian.producers.simulator import simulate
     from yijian.kafka import read_to_end
 

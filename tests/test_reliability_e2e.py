@@ -145,9 +145,7 @@ def test_baseline_then_no_pii_in_clickhouse(settings, province):
 def test_kill9_a_replica_twice_mid_stream_loses_and_doubles_nothing(settings, province):
     plat = LocalPlatform(settings, province)
     try:
-        out: dict = {}
-        t = threading.Thread(target=lambda: out.setdefault("report", plat.publish(rate=80)), daemon=True)
-        t.start()
+        t, out = publish_in_background(plat)
         for at in (6, 14):
             time.sleep(at - (6 if at == 14 else 0))
             victim = next(w for w in plat.workers if w.proc.poll() is None)
